@@ -1,0 +1,1 @@
+"""One module per agent: the OCF semantics of that resource type."""

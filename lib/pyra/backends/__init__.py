@@ -1,0 +1,1 @@
+"""One module per external system the agents drive (libvirt, lvm, vzctl, lxc, vserver)."""

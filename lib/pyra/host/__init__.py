@@ -1,0 +1,1 @@
+"""Talking to the local system: commands with deadlines, mount tables, processes, Pacemaker's CLI tools."""

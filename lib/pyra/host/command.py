@@ -1,0 +1,157 @@
+"""Run an external command with a deadline: argv lists only, never a shell.
+
+The child runs in its own process group so that, when its time is up, the whole group (the tool and anything
+it forked) is killed at once; the agent's own deadline always ends before Pacemaker's, so this happens before
+Pacemaker would SIGKILL the agent. A child that leaves a grandchild holding our pipes (lxc-start's monitor
+does) cannot hang us: after the kill we wait at most one second for EOF, then close the pipes. Pass
+``capture_stderr=False`` for such tools in the first place.
+"""
+
+import os
+import time
+
+from pyra.ocf.errors import DeadlineExceeded, Failure
+
+NOT_FOUND = 127
+NOT_EXECUTABLE = 126
+DEFAULT_TIMEOUT = 30.0
+
+
+class CommandResult:
+    """What one external call did."""
+
+    __slots__ = ("argv", "rc", "stdout", "stderr", "duration", "timed_out", "error")
+
+    def __init__(self, argv, rc, stdout="", stderr="", duration=0.0, timed_out=False, error=None):
+        self.argv = tuple(argv)
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.duration = duration
+        self.timed_out = timed_out
+        self.error = error
+
+    @property
+    def ok(self):
+        return self.rc == 0 and not self.timed_out
+
+    def argv_text(self):
+        return " ".join(self.argv)
+
+    def status_text(self):
+        if self.timed_out:
+            return "timed out after %.1f s" % self.duration
+        if self.error:
+            return self.error
+        return "rc=%s" % self.rc
+
+    def summary(self):
+        """A short sentence for an exit reason: which program, what happened, its last stderr line."""
+        program = os.path.basename(self.argv[0]) if self.argv else "?"
+        if len(self.argv) > 1 and not self.argv[1].startswith("-"):
+            program += " " + self.argv[1]
+        detail = ""
+        for text in (self.stderr, self.stdout):
+            lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+            if lines:
+                detail = ": " + lines[-1]
+                break
+        if self.timed_out:
+            return "%s timed out after %.0f s" % (program, self.duration)
+        if self.error:
+            return "%s: %s" % (program, self.error)
+        return "%s failed (rc=%s)%s" % (program, self.rc, detail)
+
+    def __repr__(self):
+        return "CommandResult(%r, rc=%r, timed_out=%r)" % (self.argv, self.rc, self.timed_out)
+
+
+def _decode(data):
+    return data.decode("utf-8", "replace") if data else ""
+
+
+def run(argv, deadline=None, timeout=None, input=None, env=None, cwd=None, capture_stdout=True,
+        capture_stderr=True, tracer=None, check=False):
+    """Run ``argv`` and return a CommandResult; never raises for the command's own failure unless ``check``.
+
+    The time allowed is the smaller of ``timeout`` and what ``deadline`` has left (DEFAULT_TIMEOUT when
+    neither is given). An already expired deadline raises DeadlineExceeded without running anything.
+    ``input`` (str or bytes) is written to stdin; otherwise stdin is /dev/null. ``check=True`` raises
+    Failure(result.summary()) when the command did not exit 0.
+    """
+    import subprocess
+    argv = [str(a) for a in argv]
+    if not argv:
+        raise ValueError("empty argv")
+    limit = DEFAULT_TIMEOUT if timeout is None else timeout
+    if deadline is not None:
+        left = deadline.remaining()
+        if left <= 0:
+            raise DeadlineExceeded("no time left to run %s" % os.path.basename(argv[0]))
+        limit = min(limit, left)
+    if isinstance(input, str):
+        input = input.encode("utf-8")
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
+            stderr=subprocess.PIPE if capture_stderr else subprocess.DEVNULL,
+            env=env, cwd=cwd, close_fds=True, process_group=0)
+    except FileNotFoundError:
+        result = CommandResult(argv, NOT_FOUND, duration=time.monotonic() - started, error="not found")
+    except PermissionError:
+        result = CommandResult(argv, NOT_EXECUTABLE, duration=time.monotonic() - started,
+                               error="permission denied")
+    except OSError as err:
+        result = CommandResult(argv, NOT_EXECUTABLE, duration=time.monotonic() - started, error=str(err))
+    else:
+        timed_out = False
+        try:
+            out, errout = proc.communicate(input, timeout=limit)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc)
+            try:
+                out, errout = proc.communicate(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                # A grandchild outside the group still holds the pipes: stop reading.
+                for pipe in (proc.stdout, proc.stderr, proc.stdin):
+                    if pipe:
+                        pipe.close()
+                out, errout = b"", b""
+                try:
+                    proc.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    pass
+        result = CommandResult(argv, None if timed_out else proc.returncode, _decode(out), _decode(errout),
+                               time.monotonic() - started, timed_out)
+    if tracer is not None:
+        tracer(result)
+    if check and not result.ok:
+        raise Failure(result.summary())
+    return result
+
+
+def _kill_group(proc):
+    try:
+        os.killpg(proc.pid, 9)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+
+
+def which(program, path=None):
+    """The absolute path of ``program`` on PATH, or None. Honours ocf-tester's OCF_TESTER_FAIL_HAVE_BINARY."""
+    if os.environ.get("OCF_TESTER_FAIL_HAVE_BINARY") == "1":
+        return None
+    if "/" in program:
+        return program if os.access(program, os.X_OK) and not os.path.isdir(program) else None
+    for directory in (path or os.environ.get("PATH") or os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", program)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
