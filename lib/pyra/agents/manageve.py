@@ -1,0 +1,439 @@
+"""ManageVE: an OpenVZ container (vzctl, legacy or OpenVZ 7) or an LXC container, with checkpoint migration.
+
+A drop-in superset of ``ocf:heartbeat:ManageVE`` (same ``veid`` parameter): vzctl's own exit code and both
+status formats, ``start --wait``, names and UUIDs as well as numeric ids, ``paused`` reported as degraded,
+retries while another vzctl holds the lock, and crash memory (a monitor after a crash says 1, after a clean
+stop 7). ``runtime=lxc`` manages a real LXC container with the same semantics.
+
+Migration (``migration=checkpoint``): ``migrate_to`` dumps the container into ``dumpdir`` (shared storage)
+and the container stops on the source; ``migrate_from`` restores it on the target and removes the dump. A
+failed restore leaves the dump, and the next ``start`` (Pacemaker's recovery) restores from it, so the
+workload's memory state survives; a dump that cannot be restored is set aside and the container cold-starts.
+``migration=restart`` moves the container by a clean stop and start; ``off`` refuses migrate_to.
+
+The OCF semantics live here; the vzctl and lxc command contracts in pyra.backends.vzctl / pyra.backends.lxc.
+"""
+
+import os
+
+from pyra.ocf import checks, codes
+from pyra.ocf.agent import Action, Agent
+from pyra.ocf.errors import ConfigError, Failure, MissingEnvironment
+from pyra.ocf.params import BOOLEAN, TIME, Param, Schema
+
+# the runtime-neutral states the agent reasons about
+RUNNING = "running"
+PAUSED = "paused"
+DOWN = "down"
+MISSING = "missing"   # the container is not defined on this node (deleted / not in this lxcpath)
+
+
+def _veid_check(value):
+    message = checks.simple_name(value)
+    if message:
+        return message
+    if len(value) > 128:
+        return "must be at most 128 characters"
+    return None
+
+
+_veid_check.check_name = "container id"
+_veid_check.environmental = False
+
+
+class VzRuntime:
+    """The vzctl runtime: one `vzctl status` per query."""
+
+    name = "vzctl"
+
+    def __init__(self, op, veid, binary):
+        from pyra.backends.vzctl import Vzctl
+        self.op = op
+        self.veid = veid
+        self.vz = Vzctl(op.run, op.deadline, binary)
+
+    def query(self):
+        """(state, detail) with state one of RUNNING PAUSED DOWN MISSING."""
+        from pyra.backends import vzctl
+        status, result = self.vz.status(self.veid)
+        if status is None:
+            if result.rc == 127:
+                raise MissingEnvironment("vzctl (%s) is not installed on this node" % self.vz.binary)
+            raise Failure("cannot read the container state: %s" % result.summary())
+        if not status.exists:
+            return MISSING, "container %s does not exist here (vzctl: deleted)" % self.veid
+        if status.state == vzctl.RUNNING:
+            return RUNNING, "running"
+        if status.state == vzctl.PAUSED:
+            return PAUSED, "container %s is paused (checkpoint-suspended); resume it with vzctl resume" % self.veid
+        if status.state == vzctl.SUSPENDED:
+            return DOWN, "suspended (a dump exists), not running"
+        return DOWN, "down"
+
+    def start(self, wait):
+        from pyra.backends import vzctl
+        if self.query()[0] == PAUSED:
+            result = self.vz.restore(self.veid)  # vzctl resume of a paused container continues it
+        else:
+            result = self.vz.start(self.veid, wait=wait)
+        if result.rc not in (0, vzctl.RC_RUNNING) or result.timed_out:
+            raise Failure(result.summary())
+
+    def stop(self, graceful_s):
+        """Graceful `vzctl stop` for at most graceful_s, then `vzctl stop --fast` (kill) in what is left."""
+        result = self.vz.stop(self.veid, timeout=max(1.0, graceful_s))
+        if result.ok:
+            return
+        self.op.log.warning("graceful stop did not finish (%s); killing the container", result.status_text())
+        result = self.vz.stop(self.veid, fast=True)
+        if not result.ok:
+            raise Failure(result.summary())
+
+    def checkpoint(self, dumpfile):
+        result = self.vz.chkpnt(self.veid, dumpfile)
+        if not result.ok:
+            raise Failure("checkpoint failed, the container stays here: %s" % result.summary())
+
+    def restore(self, dumpfile):
+        from pyra.backends import vzctl
+        result = self.vz.restore(self.veid, dumpfile)
+        if result.rc == vzctl.RC_RUNNING:
+            return
+        if not result.ok:
+            raise Failure("restore failed: %s" % result.summary())
+
+    def default_dumpfile(self, op):
+        return None  # vzctl's own default (Dump.<CTID> in its dump directory)
+
+    def checkpoint_supported(self):
+        return None
+
+
+class LxcRuntime:
+    """The LXC runtime: one `lxc-info -sH` per query."""
+
+    name = "lxc"
+
+    def __init__(self, op, veid, lxc_path, lxc_config):
+        from pyra.backends.lxc import Lxc
+        self.op = op
+        self.veid = veid
+        self.lxc = Lxc(op.run, op.deadline, veid, lxc_path, lxc_config)
+
+    def query(self):
+        from pyra.backends import lxc
+        state, result = self.lxc.state()
+        if state is None:
+            if result.rc == 127:
+                raise MissingEnvironment("LXC (lxc-info) is not installed on this node")
+            raise Failure("cannot read the container state: %s" % result.summary())
+        if state == lxc.MISSING:
+            return MISSING, "container %s is not defined in %s" % (self.veid, self.lxc.lxcpath or "the lxcpath")
+        if state == lxc.RUNNING:
+            return RUNNING, "running"
+        if state == lxc.FROZEN:
+            return PAUSED, "container %s is frozen; thaw it with lxc-unfreeze" % self.veid
+        if state == lxc.STOPPED:
+            return DOWN, "stopped"
+        raise Failure("container %s is %s" % (self.veid, state))
+
+    def start(self, wait):
+        from pyra.backends import lxc
+        state, _ = self.lxc.state()
+        if state == lxc.FROZEN:
+            result = self.op.run(self.lxc._argv("lxc-unfreeze"))
+            if not result.ok:
+                raise Failure(result.summary())
+            return
+        result = self.lxc.start()
+        if not result.ok:
+            raise Failure(result.summary())
+        found = self.op.deadline.wait_for(lambda: self.lxc.state()[0] in (lxc.RUNNING, lxc.STOPPED),
+                                          interval=0.02, max_interval=0.25)
+        if not found:
+            raise Failure("container %s did not reach RUNNING before the deadline" % self.veid)
+
+    def stop(self, graceful_s):
+        from pyra.backends import lxc
+        result = self.lxc.stop(graceful_s)
+        if result.ok or result.rc == lxc.RC_STOP_NOT_RUNNING:
+            return
+        self.op.log.warning("lxc-stop -t did not stop the container (%s); killing it", result.status_text())
+        result = self.lxc.kill()
+        if not result.ok and result.rc != lxc.RC_STOP_NOT_RUNNING:
+            raise Failure(result.summary())
+
+    def _logfile(self):
+        return os.path.join(self.op.env.rsctmp, "pyra-ve-%s.lxc.log" % self.veid.replace("/", "_"))
+
+    def _log_tool_output(self, logfile):
+        try:
+            with open(logfile) as handle:
+                lines = [line.strip() for line in handle if line.strip()]
+            os.unlink(logfile)
+        except OSError:
+            return ""
+        for line in lines[-5:]:
+            self.op.log.info("lxc-checkpoint: %s", line)
+        return lines[-1] if lines else ""
+
+    def checkpoint(self, dumpdir):
+        os.makedirs(dumpdir, 0o700, exist_ok=True)
+        logfile = self._logfile()
+        result = self.lxc.checkpoint(dumpdir, logfile)
+        last = self._log_tool_output(logfile)
+        if not result.ok:
+            raise Failure("checkpoint failed, the container stays here: %s%s" % (
+                result.summary(), (": " + last[-60:]) if last else ""))
+
+    def restore(self, dumpdir):
+        logfile = self._logfile()
+        result = self.lxc.restore(dumpdir, logfile)
+        last = self._log_tool_output(logfile)
+        if not result.ok:
+            raise Failure("restore failed: %s%s" % (result.summary(), (": " + last[-60:]) if last else ""))
+
+    def default_dumpfile(self, op):
+        return self.lxc.default_dumpdir()
+
+    def checkpoint_supported(self):
+        """None when CRIU can checkpoint here, else the reason why not."""
+        from pyra.backends.lxc import CRIU_MIN, criu_version
+        from pyra.host.command import which
+        path, version = criu_version(self.op.run, which)
+        if not path:
+            return "migration=checkpoint needs CRIU >= 4.1, and criu is not installed; use migration=restart"
+        if version is None or version[:2] < CRIU_MIN:
+            shown = ".".join(str(v) for v in version) if version else "unknown"
+            return ("migration=checkpoint needs CRIU >= 4.1 (%s is %s, which cannot dump on this kernel); "
+                    "use migration=restart" % (path, shown))
+        return None
+
+
+class ManageVE(Agent):
+    name = "ManageVE"
+    version = "1.0.0"
+    shortdesc = "Manages an OpenVZ container (vzctl, OpenVZ 7) or an LXC container"
+    longdesc = ("Starts, stops, monitors and migrates a container. With runtime=vzctl (the default, compatible "
+                "with ocf:heartbeat:ManageVE) the container is an OpenVZ VE identified by its numeric CTID, its "
+                "OpenVZ 7 name or UUID; both vzctl status formats are understood, start waits for the "
+                "container's init (--wait), a paused container is reported as degraded. With runtime=lxc it is "
+                "an LXC container of that name. migrate_to checkpoints the container into dumpdir (shared "
+                "storage) and migrate_from restores it on the target. A monitor after a crash returns "
+                "OCF_ERR_GENERIC, after a clean stop OCF_NOT_RUNNING.")
+    schema = Schema(
+        Param("veid", required=True, unique=True, checks=[_veid_check],
+              shortdesc="Container id: OpenVZ CTID, name or UUID; LXC container name",
+              longdesc="The container: a numeric OpenVZ CTID (see vzlist -a), an OpenVZ 7 name or UUID, or, "
+                       "with runtime=lxc, the LXC container name."),
+        Param("runtime", default="vzctl", choices=("vzctl", "lxc"),
+              shortdesc="Container runtime",
+              longdesc="vzctl for OpenVZ (legacy or OpenVZ 7), lxc for LXC containers."),
+        Param("lxc_path", checks=[checks.absolute_path],
+              shortdesc="LXC container directory (lxcpath)",
+              longdesc="runtime=lxc: the lxcpath holding the container (lxc-* -P). Default: LXC's "
+                       "(lxc-config lxc.lxcpath, normally /var/lib/lxc). Put it on shared storage to migrate."),
+        Param("lxc_config", checks=[checks.absolute_path, checks.existing_file],
+              shortdesc="LXC config file",
+              longdesc="runtime=lxc: a config file for lxc-start -f, instead of <lxc_path>/<veid>/config."),
+        Param("start_wait", type=BOOLEAN, default=True,
+              shortdesc="Wait for the container's init",
+              longdesc="Start returns only when the container runs its init (vzctl start --wait; LXC state "
+                       "RUNNING)."),
+        Param("stop_timeout", type=TIME, default=60.0, checks=[checks.in_range(1, 3600)],
+              shortdesc="Seconds for a graceful stop",
+              longdesc="How long the container may take to halt before it is killed (never longer than "
+                       "the stop operation's timeout allows)."),
+        Param("dumpdir", checks=[checks.absolute_path],
+              shortdesc="Directory for checkpoint images",
+              longdesc="Shared directory where migrate_to writes the checkpoint (<dumpdir>/<resource>.dump) "
+                       "and migrate_from reads it. Default: vzctl's dump directory, or "
+                       "<lxc_path>/<veid>/checkpoint for LXC."),
+        Param("migration", default="checkpoint", choices=("checkpoint", "restart", "off"),
+              shortdesc="How migrate_to/migrate_from move the container",
+              longdesc="checkpoint: dump on the source, restore on the target (memory state kept); restart: "
+                       "clean stop on the source and start on the target; off: refuse migrate_to."),
+        Param("vzctl", default="vzctl", advanced=True, checks=[checks.single_line],
+              shortdesc="vzctl binary",
+              longdesc="Name (looked up on PATH) or absolute path of the vzctl binary."),
+    )
+    actions = (
+        Action("start", timeout=75), Action("stop", timeout=75),
+        Action("monitor", timeout=20, interval=10),
+        Action("migrate_to", timeout=75), Action("migrate_from", timeout=75),
+    )
+
+    # -- what this instance is ------------------------------------------------------------------------
+    def _runtime(self, op, need_config=False):
+        """The runtime adapter for this instance, from the parameters or, failing that, the state record."""
+        p = op.params
+        veid, runtime, lxc_path, lxc_config = p.veid, p.runtime, p.lxc_path, p.lxc_config
+        if not veid:
+            ident = op.state.identity() if op.action in ("monitor", "stop") else {}
+            if not ident.get("veid") or need_config:
+                return None
+            veid = ident["veid"]
+            runtime = ident.get("runtime", runtime)
+            lxc_path = ident.get("lxc_path") or None
+            lxc_config = ident.get("lxc_config") or None
+        if runtime == "lxc":
+            return LxcRuntime(op, veid, lxc_path, lxc_config)
+        return VzRuntime(op, veid, p.vzctl)
+
+    def _identity(self, op):
+        p = op.params
+        ident = {"veid": p.veid, "runtime": p.runtime}
+        if p.runtime == "lxc":
+            ident["lxc_path"] = p.lxc_path or ""
+            ident["lxc_config"] = p.lxc_config or ""
+        return ident
+
+    def _dumpfile(self, op, rt):
+        if op.params.dumpdir:
+            name = op.env.instance.replace("/", "_").split(":")[0]
+            return os.path.join(op.params.dumpdir, name + ".dump")
+        return rt.default_dumpfile(op)
+
+    # -- validation -----------------------------------------------------------------------------------
+    def validate(self, op):
+        p = op.params
+        if p.runtime != "lxc" and (p.given("lxc_path") or p.given("lxc_config")):
+            raise ConfigError("lxc_path/lxc_config only apply to runtime=lxc")
+        if op.depth < 10 and op.action != "validate-all":
+            return
+        from pyra.host.command import which
+        if p.runtime == "lxc":
+            if not which("lxc-start"):
+                raise MissingEnvironment("LXC is not installed on this node (no lxc-start on PATH)")
+        elif not which(p.vzctl):
+            raise MissingEnvironment("vzctl (%s) is not installed on this node" % p.vzctl)
+        if p.dumpdir and p.migration == "checkpoint" and not os.path.isdir(p.dumpdir):
+            raise MissingEnvironment("dumpdir %s does not exist on this node" % p.dumpdir)
+        if op.action == "validate-all" and p.migration == "checkpoint" and p.runtime == "lxc":
+            why = self._runtime(op).checkpoint_supported()
+            if why:
+                raise MissingEnvironment(why)
+
+    # -- actions --------------------------------------------------------------------------------------
+    def monitor(self, op):
+        rt = self._runtime(op)
+        if rt is None:
+            return op.not_running("no veid configured and none recorded here")
+        state, detail = rt.query()
+        if state == RUNNING:
+            return codes.SUCCESS
+        if state == PAUSED:
+            return op.degraded(detail)
+        if state == MISSING and not op.has_record():
+            return op.not_running(detail)
+        return op.not_running(detail)
+
+    def start(self, op):
+        rt = self._runtime(op, need_config=True)
+        state, detail = rt.query()
+        if state == RUNNING:
+            op.state.record_start(self._identity(op))
+            return codes.SUCCESS
+        if state == MISSING:
+            raise MissingEnvironment(detail)
+        op.state.record_start(self._identity(op))
+        dump = self._dumpfile(op, rt) if op.params.migration == "checkpoint" else None
+        if state == DOWN and dump and os.path.exists(dump):
+            # a migration whose restore failed: resume the checkpoint rather than reboot the container
+            try:
+                rt.restore(dump)
+                self._remove_dump(op, dump)
+                op.log.info("restored %s from the checkpoint %s", rt.veid, dump)
+            except Failure as err:
+                aside = "%s.failed-%d" % (dump, int(op.deadline.start))
+                op.log.warning("%s; moving the dump aside to %s and starting normally", err, aside)
+                try:
+                    os.rename(dump, aside)
+                except OSError as mv:
+                    op.log.warning("cannot move %s aside: %s", dump, mv)
+                rt.start(op.params.start_wait)
+        else:
+            rt.start(op.params.start_wait)
+        state, detail = rt.query()
+        if state not in (RUNNING, PAUSED):
+            raise Failure("container %s is not running after start (%s)" % (rt.veid, detail))
+        return codes.SUCCESS
+
+    def stop(self, op):
+        rt = self._runtime(op)
+        if rt is None:
+            op.state.record_stop()
+            return codes.SUCCESS
+        state, detail = rt.query()
+        if state in (DOWN, MISSING):
+            op.state.record_stop()
+            return codes.SUCCESS
+        graceful = min(op.params.stop_timeout, op.deadline.remaining() * 0.6)
+        rt.stop(graceful)
+        state, detail = rt.query()
+        if state not in (DOWN, MISSING):
+            raise Failure("container %s is still %s after stop" % (rt.veid, state))
+        op.state.record_stop()
+        return codes.SUCCESS
+
+    def migrate_to(self, op):
+        rt = self._runtime(op, need_config=True)
+        target = op.env.migrate_target or "?"
+        mode = op.params.migration
+        if mode == "off":
+            raise Failure("migration=off: not migrating %s; let Pacemaker stop and start it" % rt.veid)
+        state, detail = rt.query()
+        if state == PAUSED:
+            raise Failure("container %s is paused; resume it before migrating" % rt.veid)
+        if state != RUNNING:
+            raise Failure("container %s is not running here (%s): nothing to migrate" % (rt.veid, detail))
+        if mode == "restart":
+            rt.stop(min(op.params.stop_timeout, op.deadline.remaining() * 0.6))
+        else:
+            if rt.name == "lxc":
+                why = rt.checkpoint_supported()
+                if why:
+                    raise Failure(why)
+            dump = self._dumpfile(op, rt)
+            if dump and rt.name == "vzctl":
+                os.makedirs(os.path.dirname(dump), exist_ok=True)
+            rt.checkpoint(dump)
+            op.log.info("checkpointed %s to %s for %s", rt.veid, dump or "vzctl's dump file", target)
+        state, detail = rt.query()
+        if state not in (DOWN, MISSING):
+            raise Failure("container %s still %s after migrate_to" % (rt.veid, state))
+        op.state.record_migrated(target)
+        return codes.SUCCESS
+
+    def migrate_from(self, op):
+        rt = self._runtime(op, need_config=True)
+        state, detail = rt.query()
+        if state == MISSING:
+            raise MissingEnvironment(detail)
+        op.state.record_start(self._identity(op))
+        if state == RUNNING:
+            return codes.SUCCESS
+        if op.params.migration == "restart":
+            rt.start(op.params.start_wait)
+        else:
+            dump = self._dumpfile(op, rt)
+            rt.restore(dump)  # a failure leaves the dump for the recovery start
+            self._remove_dump(op, dump)
+        state, detail = rt.query()
+        if state != RUNNING:
+            raise Failure("container %s is not running after migrate_from (%s)" % (rt.veid, detail))
+        return codes.SUCCESS
+
+    def _remove_dump(self, op, dump):
+        if not dump:
+            return
+        try:
+            if os.path.isdir(dump):
+                import shutil
+                shutil.rmtree(dump)
+            else:
+                os.unlink(dump)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            op.log.warning("cannot remove the checkpoint %s: %s", dump, err)
