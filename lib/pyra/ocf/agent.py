@@ -227,8 +227,9 @@ class Agent:
             return op, code, err.reason
         except Exception as err:  # the last line of defence: never a traceback on stderr, always a reason
             import traceback
-            for line in traceback.format_exc().splitlines():
-                log.error("%s", line)
+            frames = traceback.extract_tb(err.__traceback__)
+            log.error("internal error: %s: %s at %s", type(err).__name__, err, " <- ".join(
+                "%s:%d(%s)" % (os.path.basename(f.filename), f.lineno, f.name) for f in reversed(frames)))
             return op, codes.ERR_GENERIC, "internal error in %s: %s: %s" % (action, type(err).__name__, err)
 
     @staticmethod

@@ -1,0 +1,194 @@
+"""Processes on this node: find them by what they hold or run, and signal them in stages.
+
+Everything walks ``/proc`` with ``readlink`` and reads of small proc files: never ``stat()`` of a path on
+the mount in question, so a dead (NFS, hung device) mount cannot hang the walk, and unlike ``fuser -m`` on an
+unmounted path it cannot select every process on ``/``.
+"""
+
+import os
+
+SIGTERM = 15
+SIGKILL = 9
+SIGCONT = 18
+
+
+def _pids():
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            yield int(name)
+
+
+def start_time(pid):
+    """The process start time in clock ticks since boot (field 22 of /proc/PID/stat), or None if gone.
+
+    A (pid, start_time) pair identifies a process even after its PID is recycled."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    try:
+        rest = data[data.rindex(b")") + 2:].split()
+        return int(rest[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def alive(pid, started=None):
+    """True if ``pid`` exists (and, when ``started`` is given, is the same process) and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return False
+    try:
+        rest = data[data.rindex(b")") + 2:].split()
+    except ValueError:
+        return False
+    if rest[0] in (b"Z", b"X"):
+        return False
+    if started is not None:
+        try:
+            return int(rest[19]) == int(started)
+        except (ValueError, IndexError):
+            return False
+    return True
+
+
+def cmdline(pid):
+    """The argv of ``pid`` as a list ([] for kernel threads or when gone)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return []
+    return [part.decode("utf-8", "surrogateescape") for part in data.split(b"\0")[:-1]] if data else []
+
+
+def find_by_cmdline(predicate):
+    """PIDs whose argv satisfies ``predicate(argv)``."""
+    found = []
+    for pid in _pids():
+        argv = cmdline(pid)
+        if argv and predicate(argv):
+            found.append(pid)
+    return found
+
+
+def read_pidfile(path):
+    """The PID written in ``path`` (first token), or None."""
+    try:
+        with open(path) as handle:
+            text = handle.read(64)
+    except OSError:
+        return None
+    token = text.split()[0] if text.split() else ""
+    return int(token) if token.isdigit() else None
+
+
+def _under(path, prefix):
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def holders(path, exclude_self=True):
+    """PIDs that use anything under ``path``: cwd, root, executable, open files, or memory maps.
+
+    ``path`` should be the mount point (not canonicalised through the mount itself)."""
+    prefix = os.path.normpath(path)
+    if prefix == "/":
+        raise ValueError("refusing to look for holders of /")
+    me = os.getpid()
+    found = []
+    for pid in _pids():
+        if exclude_self and pid == me:
+            continue
+        base = "/proc/%d/" % pid
+        if _holds(base, prefix):
+            found.append(pid)
+    return found
+
+
+def _link(path):
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return None
+    if target.endswith(" (deleted)"):
+        target = target[:-10]
+    return target
+
+
+def _holds(base, prefix):
+    for name in ("cwd", "root", "exe"):
+        target = _link(base + name)
+        if target and _under(target, prefix):
+            return True
+    try:
+        fds = os.listdir(base + "fd")
+    except OSError:
+        fds = ()
+    for fd in fds:
+        target = _link(base + "fd/" + fd)
+        if target and target.startswith("/") and _under(target, prefix):
+            return True
+    try:
+        with open(base + "maps", "rb") as handle:
+            for line in handle:
+                parts = line.split(None, 5)
+                if len(parts) == 6:
+                    mapped = parts[5].rstrip(b"\n").decode("utf-8", "surrogateescape")
+                    if mapped.endswith(" (deleted)"):
+                        mapped = mapped[:-10]
+                    if _under(mapped, prefix):
+                        return True
+    except OSError:
+        pass
+    return False
+
+
+def signal_pids(pids, signum):
+    """Send ``signum`` to each PID; returns the ones that existed."""
+    sent = []
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+            sent.append(pid)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            sent.append(pid)
+    return sent
+
+
+def terminate_in_stages(find, deadline, stages=((SIGTERM, 0.5), (SIGKILL, 0.5)), log=None, poll=0.1):
+    """Signal what ``find()`` returns, stage by stage, until it returns nothing or ``deadline`` passes.
+
+    ``stages`` are ``(signal, share)``: each stage gets that share of the time remaining when it starts,
+    re-sending its signal to newly found PIDs while it waits. Returns the PIDs still there at the end
+    (empty = success).
+    """
+    remaining = find()
+    for index, (signum, share) in enumerate(stages):
+        if not remaining:
+            return []
+        last = index == len(stages) - 1
+        stage = deadline if last else deadline.share(share)
+        if log:
+            log.info("sending signal %d to %d process(es): %s", signum, len(remaining),
+                     " ".join(map(str, remaining[:20])))
+        signal_pids(remaining, signum)
+        if signum != SIGKILL and signum != SIGCONT:
+            signal_pids(remaining, SIGCONT)  # a stopped process cannot act on TERM
+        while remaining and not stage.expired():
+            stage.sleep(poll)
+            current = find()
+            new = [p for p in current if p not in remaining]
+            if new:
+                signal_pids(new, signum)
+            remaining = current
+    return remaining
+
+
+def wait_gone(pid, deadline, started=None, poll=0.05):
+    """Wait until ``pid`` has exited (or is a zombie). True when gone before the deadline."""
+    return bool(deadline.wait_for(lambda: not alive(pid, started), interval=poll, max_interval=0.5))
