@@ -1,0 +1,59 @@
+# pyra: OCF resource agents. `make demo` and `make test` are the two commands a new user needs.
+PY        ?= /usr/bin/python3
+DESTDIR   ?=
+OCFDIR    ?= /usr/lib/ocf/resource.d/pyra
+PYDIR     ?= /usr/lib/python3/dist-packages
+MANDIR    ?= /usr/share/man/man7
+AGENTS    := $(sort $(notdir $(wildcard agents/*)))
+PYTEST    ?= $(PY) -m pytest
+PYTEST_ARGS ?=
+
+.PHONY: all deps test test-unit install uninstall metadata metadata-check man bench demo demo-down clean
+
+all: metadata man
+
+deps:
+	sh tools/install-deps.sh
+
+test: deps
+	$(PYTEST) tests $(PYTEST_ARGS)
+
+test-unit:
+	$(PYTEST) tests/unit $(PYTEST_ARGS)
+
+install: man
+	install -d $(DESTDIR)$(OCFDIR) $(DESTDIR)$(PYDIR) $(DESTDIR)$(MANDIR)
+	for a in $(AGENTS); do install -m 0755 agents/$$a $(DESTDIR)$(OCFDIR)/$$a; done
+	rm -rf $(DESTDIR)$(PYDIR)/pyra
+	cp -r lib/pyra $(DESTDIR)$(PYDIR)/pyra
+	find $(DESTDIR)$(PYDIR)/pyra -name __pycache__ -prune -exec rm -rf {} +
+	find $(DESTDIR)$(PYDIR)/pyra -type d -exec chmod 0755 {} + ; find $(DESTDIR)$(PYDIR)/pyra -type f -exec chmod 0644 {} +
+	$(PY) -m compileall -q $(DESTDIR)$(PYDIR)/pyra
+	for a in $(AGENTS); do install -m 0644 build/man/ocf_pyra_$$a.7 $(DESTDIR)$(MANDIR)/; done
+
+uninstall:
+	for a in $(AGENTS); do rm -f $(DESTDIR)$(OCFDIR)/$$a $(DESTDIR)$(MANDIR)/ocf_pyra_$$a.7; done
+	-rmdir $(DESTDIR)$(OCFDIR) 2>/dev/null
+	rm -rf $(DESTDIR)$(PYDIR)/pyra
+
+metadata:
+	$(PY) tools/metadata.py write
+
+metadata-check:
+	$(PY) tools/metadata.py check
+
+man:
+	$(PY) tools/manpages.py build/man
+
+bench:
+	$(PY) tests/bench/run.py $(BENCH_ARGS)
+
+demo:
+	@if [ -f tools/demo.sh ]; then sh tools/demo.sh up; else echo "make demo: not yet available (the cluster rig lands with issue 7)"; fi
+
+demo-down:
+	@if [ -f tools/demo.sh ]; then sh tools/demo.sh down; else echo "make demo-down: nothing to tear down"; fi
+
+clean:
+	rm -rf build .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,144 @@
+"""Host helpers: commands with deadlines, mountinfo parsing, /proc holder walk, staged signals."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pyra.host import command, mountinfo, processes
+from pyra.ocf.deadline import Deadline
+from pyra.ocf.errors import DeadlineExceeded, Failure
+
+
+def test_run_captures_output_and_code():
+    result = command.run(["/bin/sh", "-c", "echo out; echo err >&2; exit 4"])
+    assert (result.rc, result.stdout, result.stderr, result.timed_out) == (4, "out\n", "err\n", False)
+    assert "sh failed (rc=4): err" in result.summary()
+
+
+def test_run_is_bounded_by_the_deadline_and_kills_the_group():
+    started = time.monotonic()
+    result = command.run(["/bin/sh", "-c", "sleep 30 & sleep 30; wait"], deadline=Deadline(0.5))
+    assert result.timed_out and result.rc is None
+    assert time.monotonic() - started < 3
+
+
+def test_grandchild_holding_pipes_cannot_hang_us():
+    # setsid moves the grandchild out of the group, like lxc-start's monitor: we must still return.
+    started = time.monotonic()
+    result = command.run(["/bin/sh", "-c", "setsid sleep 5 & sleep 30"], timeout=0.5)
+    assert result.timed_out
+    assert time.monotonic() - started < 4
+
+
+def test_expired_deadline_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    d = Deadline(0)
+    with pytest.raises(DeadlineExceeded):
+        command.run(["/bin/touch", str(marker)], deadline=d)
+    assert not marker.exists()
+
+
+def test_missing_program_and_check():
+    result = command.run(["/nonexistent/tool", "x"])
+    assert result.rc == command.NOT_FOUND and "not found" in result.summary()
+    with pytest.raises(Failure):
+        command.run(["/bin/false"], check=True)
+
+
+def test_no_shell_interpretation(tmp_path):
+    marker = tmp_path / "pwned"
+    result = command.run(["/bin/echo", "; touch %s" % marker, "$(touch %s)" % marker])
+    assert result.ok and not marker.exists()
+
+
+def test_input_is_passed():
+    assert command.run(["/bin/cat"], input="ping\n").stdout == "ping\n"
+
+
+def test_which_honours_ocf_tester(monkeypatch):
+    assert command.which("sh") is not None
+    monkeypatch.setenv("OCF_TESTER_FAIL_HAVE_BINARY", "1")
+    assert command.which("sh") is None
+
+
+SAMPLE = (
+    "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro\n"
+    "40 22 7:3 / /srv/my\\040data rw,relatime - xfs /dev/loop3 rw,attr2\n"
+    "41 40 0:50 / /srv/my\\040data/sub rw - tmpfs tmp\\134fs rw\n"
+    "42 22 7:4 / /mnt/ro ro,relatime shared:7 master:2 - ext4 /dev/loop4 ro\n"
+    "garbage line\n")
+
+
+def test_mountinfo_parse_with_escapes_and_optional_fields():
+    mounts = mountinfo.parse(SAMPLE)
+    assert len(mounts) == 4
+    data = mounts[1]
+    assert data.mount_point == "/srv/my data" and data.fstype == "xfs" and data.source == "/dev/loop3"
+    assert (data.major, data.minor) == (7, 3)
+    assert mounts[2].source == "tmp\\fs"
+    assert mounts[3].read_only and not data.read_only
+    assert [m.mount_point for m in mountinfo.submounts("/srv/my data", mounts)] == ["/srv/my data/sub"]
+    assert mountinfo.mounts_at("/srv/my data/", mounts)[0].mount_id == 40
+
+
+def test_mountinfo_reads_the_real_table():
+    mounts = mountinfo.read()
+    assert any(m.mount_point == "/" for m in mounts)
+    assert any(m.mount_point == "/proc" for m in mounts)
+
+
+def test_holders_finds_cwd_and_open_files(tmp_path):
+    held = tmp_path / "held"
+    held.mkdir()
+    (held / "f").write_text("x")
+    by_cwd = subprocess.Popen(["/bin/sleep", "30"], cwd=str(held))
+    by_fd = subprocess.Popen([sys.executable, "-c", "import time; f=open(%r); time.sleep(30)" % str(held / "f")])
+    outsider = subprocess.Popen(["/bin/sleep", "30"], cwd="/")
+    try:
+        deadline = Deadline(5)
+        assert deadline.wait_for(lambda: by_fd.pid in processes.holders(str(held)), interval=0.05)
+        found = processes.holders(str(held))
+        assert by_cwd.pid in found and outsider.pid not in found and os.getpid() not in found
+        with pytest.raises(ValueError):
+            processes.holders("/")
+    finally:
+        for p in (by_cwd, by_fd, outsider):
+            p.kill()
+            p.wait()
+
+
+def test_terminate_in_stages_escalates_to_kill():
+    stubborn = subprocess.Popen([sys.executable, "-c",
+                                 "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                                 "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE)
+    assert stubborn.stdout.readline() == b"ready\n"
+    started = processes.start_time(stubborn.pid)
+
+    def find():
+        stubborn.poll()  # reap, so a dead child does not linger as a zombie
+        return [stubborn.pid] if processes.alive(stubborn.pid, started) else []
+
+    left = processes.terminate_in_stages(find, Deadline(4), stages=((signal.SIGTERM, 0.25),
+                                                                    (signal.SIGKILL, 1.0)))
+    assert left == []
+    assert stubborn.wait(timeout=2) == -signal.SIGKILL
+
+
+def test_alive_distinguishes_recycled_pids():
+    proc = subprocess.Popen(["/bin/sleep", "30"])
+    try:
+        # right after fork the child may not have exec'd yet: wait until its argv is the sleep's
+        assert Deadline(5).wait_for(lambda: processes.cmdline(proc.pid) == ["/bin/sleep", "30"], interval=0.01)
+        started = processes.start_time(proc.pid)
+        assert processes.alive(proc.pid, started)
+        assert not processes.alive(proc.pid, started + 1)
+        assert processes.cmdline(proc.pid) == ["/bin/sleep", "30"]
+        assert proc.pid in processes.find_by_cmdline(lambda argv: argv == ["/bin/sleep", "30"])
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not processes.alive(proc.pid)
