@@ -121,3 +121,55 @@ def test_every_agent_answers_meta_data_with_no_environment():
     for agent in list_agents():
         result = run_agent(agent, "meta-data", timeout_ms=None, ra_version=None)
         assert result.rc == 0 and result.stdout.startswith("<?xml"), (agent, result)
+
+
+class _NeedsConfig:
+    """An in-process agent whose monitor/stop would crash without its required parameter."""
+
+    @staticmethod
+    def make():
+        from pyra.ocf.agent import Action, Agent
+        from pyra.ocf.params import Param, Schema
+
+        class NeedsConfig(Agent):
+            name = "NeedsConfig"
+            schema = Schema(Param("config", required=True))
+            actions = (Action("start", 10), Action("stop", 10), Action("monitor", 10, interval=10))
+            calls = []
+
+            def start(self, op):
+                op.state.record_start({"config": op.params.config})
+
+            def stop(self, op):
+                self.calls.append("stop")
+                return 0 if op.params.config else 1
+
+            def monitor(self, op):
+                self.calls.append("monitor")
+                return op.not_running() if op.params.config is None else 0
+        return NeedsConfig
+
+
+@pytest.mark.parametrize("action,interval,expected", [("monitor", "0", 7), ("monitor", None, 7),
+                                                      ("monitor", "10000", 1), ("stop", None, 0),
+                                                      ("validate-all", None, 6), ("start", None, 6)])
+def test_missing_required_parameter_without_record(rsctmp, action, interval, expected, capsys):
+    cls = _NeedsConfig.make()
+    environ = {"HA_RSCTMP": rsctmp, "HA_LOGFACILITY": "none", "HA_LOGFILE": os.devnull}
+    if interval is not None:
+        environ["OCF_RESKEY_CRM_meta_interval"] = interval
+    assert cls().main(["agent", action], environ) == expected
+    assert cls.calls == []  # decided by the runtime, the agent was never asked to guess
+    err = capsys.readouterr().err
+    assert ("ocf-exit-reason:parameter 'config' is required" in err) == (expected not in (0, 7))
+
+
+def test_missing_required_parameter_with_record_asks_the_agent(rsctmp):
+    cls = _NeedsConfig.make()
+    environ = {"HA_RSCTMP": rsctmp, "HA_LOGFACILITY": "none", "HA_LOGFILE": os.devnull,
+               "OCF_RESKEY_config": "/etc/x"}
+    assert cls().main(["agent", "start"], environ) == 0
+    del environ["OCF_RESKEY_config"]
+    environ["OCF_RESKEY_CRM_meta_interval"] = "0"
+    assert cls().main(["agent", "monitor"], environ) == 7  # the agent decided (probe after crash)
+    assert cls.calls == ["monitor"]

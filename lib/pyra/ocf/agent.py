@@ -211,6 +211,11 @@ class Agent:
             elif problems:
                 for problem in problems:
                     log.warning("%s", problem)
+                missing = [p for p in problems if p.param and self.schema.by_name[p.param].required]
+                if missing and action in ("monitor", "stop") and not op.has_record():
+                    # Without its required parameters and without a record of a start here, this node
+                    # cannot have started the resource since boot (DESIGN §5): the policy decides.
+                    raise ConfigError(str(missing[0]))
             method = getattr(self, action.replace("-", "_"))
             code = method(op)
             if code is None:
