@@ -147,14 +147,22 @@ class Rig:
 
     def cleanup(self):
         for name in self.names:
-            for what in ("stop-hangs", "ignore-term"):
-                self.fault(name, what, False)
+            if self.cfg(name).is_dir():
+                for what in ("stop-hangs", "ignore-term"):
+                    self.fault(name, what, False)
             pid = self.init_pid(name)
             if pid:
                 os.kill(pid, signal.SIGKILL)
                 self.wait_gone(name)
             if self.cfg(name).is_dir():
                 self.sim(name, "stop")   # removes its addresses and run files
+            rec = self.context(name)
+            if rec:      # stale after a kill without util-vserver's cleanup (config dir gone)
+                for p in (SIM_RUNDIR / "ctx" / rec["xid"], SIM_RUNDIR / "run" / name):
+                    try:
+                        p.unlink()
+                    except OSError:
+                        pass
             shutil.rmtree(SIM_RUNDIR / "guest" / name, ignore_errors=True)
             try:
                 (SIM_RUNDIR / "lock" / ("vserver.%s.startup" % name)).unlink()

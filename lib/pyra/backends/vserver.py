@@ -43,13 +43,8 @@ class ToolMissing(VServerError):
 
 def find_program(cmd):
     """The path of ``cmd`` (absolute, relative with '/', or searched on PATH), or None."""
-    if "/" in cmd:
-        return cmd if os.access(cmd, os.X_OK) and not os.path.isdir(cmd) else None
-    for d in os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(os.pathsep):
-        path = os.path.join(d or ".", cmd)
-        if os.access(path, os.X_OK) and not os.path.isdir(path):
-            return path
-    return None
+    from pyra.host.command import which
+    return which(cmd)
 
 
 def _read(path):
@@ -102,14 +97,18 @@ def parse_vserver_stat(text):
     return out
 
 
-def configured_addresses(cfgdir):
-    """The addresses util-vserver adds for this vserver: ``interfaces/*/ip`` that are not ``disabled``
-    nor ``nodev`` (those are not assigned by util-vserver, so nothing to check)."""
+def configured_interfaces(cfgdir):
+    """The addresses util-vserver adds for this vserver, as [(ip, prefix, dev)] from ``interfaces/*/``:
+    per-interface ``ip``, ``prefix`` (else global ``interfaces/prefix``, else 32 or 128) and ``dev`` (else the
+    global ``interfaces/dev``). ``disabled`` and ``nodev`` ones are left out (util-vserver does not assign
+    them, so there is nothing to check or remove)."""
     base = os.path.join(cfgdir, "interfaces")
     try:
         entries = sorted(os.listdir(base))
     except OSError:
         return []
+    gdev = _read(os.path.join(base, "dev"))
+    gprefix = _read(os.path.join(base, "prefix"))
     out = []
     for entry in entries:
         d = os.path.join(base, entry)
@@ -118,8 +117,33 @@ def configured_addresses(cfgdir):
         if os.path.exists(os.path.join(d, "disabled")) or os.path.exists(os.path.join(d, "nodev")):
             continue
         ip = _read(os.path.join(d, "ip"))
-        if ip:
-            out.append(ip.split("/", 1)[0].strip())
+        if not ip:
+            continue
+        ip, _, inline_prefix = ip.partition("/")
+        ip = ip.strip()
+        prefix = inline_prefix.strip() or _read(os.path.join(d, "prefix")) or gprefix or (
+            "128" if ":" in ip else "32")
+        out.append((ip, prefix, _read(os.path.join(d, "dev")) or gdev or ""))
+    return out
+
+
+def configured_addresses(cfgdir):
+    """Just the addresses of ``configured_interfaces``."""
+    return [ip for ip, _prefix, _dev in configured_interfaces(cfgdir)]
+
+
+def encode_interfaces(interfaces):
+    """[(ip, prefix, dev)] -> "ip/prefix@dev ..." for a state record (and back with decode_interfaces)."""
+    return " ".join("%s/%s@%s" % i for i in interfaces if i[2])
+
+
+def decode_interfaces(text):
+    out = []
+    for word in (text or "").split():
+        addr, _, dev = word.partition("@")
+        ip, _, prefix = addr.partition("/")
+        if ip and prefix and dev:
+            out.append((ip, prefix, dev))
     return out
 
 
@@ -231,6 +255,9 @@ class VServer:
     def addresses(self):
         return configured_addresses(self.cfgdir)
 
+    def interfaces(self):
+        return configured_interfaces(self.cfgdir)
+
     # ---- the vserver command
 
     def is_running(self, timeout=None):
@@ -287,3 +314,16 @@ class VServer:
         """``vkill --xid XID -s SIG``: signal every process of the context. True if vkill accepted it."""
         res = self.run([self.program("vkill"), "--xid", str(xid), "-s", str(sig)], timeout=timeout)
         return not res.timed_out and res.rc == 0
+
+    def remove_addresses(self, interfaces, timeout=None):
+        """util-vserver's disableInterfaces for when its config dir is gone: ``ip addr del`` each recorded
+        address that is still up here. Returns the ones that could not be removed."""
+        present = set(missing_addresses([i[0] for i in interfaces]))
+        left = []
+        for ip, prefix, dev in interfaces:
+            if ip in present:     # "missing" = not up here: nothing to remove
+                continue
+            res = self.run(["ip", "addr", "del", "%s/%s" % (ip, prefix), "dev", dev], timeout=timeout)
+            if res.timed_out or res.rc != 0:
+                left.append(ip)
+        return left
