@@ -219,7 +219,9 @@ class Node:
             argv = ["unshare", f"--mount={self.mntns}", f"--uts={self.utsns}", "--propagation", "private",
                     "--", "/bin/sh", "-c", inner, "sh"] + daemon
             if self.netns:
-                argv = ["ip", "netns", "exec", self.netns] + argv
+                # not `ip netns exec`: it makes its own mount namespace, and unshare would then bind the
+                # namespace files there instead of on the host
+                argv = ["nsenter", f"--net=/run/netns/{self.netns}", "--"] + argv
         env = dict(os.environ, TD_NODE=self.name, D=str(self.dir))
         out = open(self.dir / "libvirtd.stdout", "wb")
         # ip netns exec, unshare and sh all exec: Popen's pid ends up being the reaper's.
@@ -358,7 +360,15 @@ class Node:
             c.close()
 
     def channel_path(self, name: str, channel: str = "startup_signal") -> str | None:
-        return channel_path_from_xml(self.xml_desc(name), channel)
+        """The channel socket as seen from the host (the node sees it under /var/lib/libvirt)."""
+        path = channel_path_from_xml(self.xml_desc(name), channel)
+        return self.host_path(path) if path else None
+
+    def host_path(self, path: str) -> str:
+        for sub, mp in MOUNTS:
+            if path.startswith(mp + "/"):
+                return str(self.dir / sub / path[len(mp) + 1:])
+        return path
 
 
 def channel_path_from_xml(xml: str, channel: str = "startup_signal") -> str | None:
