@@ -1,0 +1,94 @@
+"""Cluster-side helpers for the scenarios and the demo: run crm/pcs, locate resources, read what Pacemaker did.
+
+Owns the reading of Pacemaker's per-node logs ("Result of <op> operation for <rsc> on <node>: ... rc=N") into
+operation records, so a test can assert "migrate_to ran on the source, migrate_from on the target, no start",
+or "started exactly once", from Pacemaker's own account rather than from the agent.
+"""
+import re
+import time
+
+import pyralab
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+RESULT = re.compile(r"^(\w+ +\d+ [\d:.]+) (\S+) pacemaker-controld.*Result of (\S+) operation for (\S+) on (\S+): "
+                    r".*?rc=(\d+)")
+
+
+def plain(text):
+    return ANSI.sub("", text)
+
+
+class Op:
+    def __init__(self, stamp, node, op, rsc, rc):
+        self.stamp, self.node, self.op, self.rsc, self.rc = stamp, node, op, rsc, rc
+
+    def __repr__(self):
+        return f"{self.stamp} {self.node} {self.op} {self.rsc} rc={self.rc}"
+
+
+def ops(lab, rsc):
+    """Every operation Pacemaker ran for rsc on any node, in time order (from the nodes' pacemaker.log)."""
+    out = []
+    for node in lab.nodes:
+        for line in lab.pacemaker_log(node).splitlines():
+            m = RESULT.match(line)
+            if m and m.group(4) == rsc:
+                out.append(Op(m.group(1), m.group(5), m.group(3), rsc, int(m.group(6))))
+    return sorted(out, key=lambda o: o.stamp)
+
+
+def sh(lab, argv, node=None, check=True, timeout=120):
+    """Run an admin command on a live node; CompletedProcess with ANSI colours stripped."""
+    res = lab.exec(node or lab.viewer(), argv, check=check, timeout=timeout)
+    res.stdout, res.stderr = plain(res.stdout), plain(res.stderr)
+    return res
+
+
+def crm(lab, *args, check=True, timeout=120):
+    return sh(lab, ["crm", "-w"] + list(args), check=check, timeout=timeout)
+
+
+def wait_where(lab, rsc, pred, timeout, what=None, exclude=()):
+    """Poll crm_resource --locate (from a node not in exclude) until pred(nodes) is true; returns nodes."""
+    found = []
+
+    def check():
+        found[:] = lab.where(rsc, viewer=lab.viewer(exclude))
+        return pred(found)
+    try:
+        pyralab.wait_for(check, timeout, 0.2, what=what or f"{rsc} placement")
+    except pyralab.LabError as e:
+        raise AssertionError(f"{e}; {rsc} is on {found}\n{lab.mon(lab.viewer(exclude))}") from None
+    return list(found)
+
+
+def remove(lab, *rscs):
+    """Stop and delete test resources and their constraints (quietly, whatever state they are in)."""
+    for rsc in rscs:
+        sh(lab, ["crm_resource", "--clear", "-r", rsc], check=False)
+        sh(lab, ["crm_resource", "-r", rsc, "--meta", "-p", "target-role", "-v", "Stopped"], check=False)
+    lab.settle(120)
+    for rsc in rscs:
+        sh(lab, ["cibadmin", "-D", "-o", "resources", "-X", f'<primitive id="{rsc}"/>'], check=False)
+        sh(lab, ["cibadmin", "-D", "-o", "resources", "-X", f'<group id="{rsc}"/>'], check=False)
+        sh(lab, ["crm_resource", "--cleanup", "-r", rsc], check=False)
+    sh(lab, ["crm_resource", "--cleanup"], check=False)
+
+
+def failed_actions(lab):
+    """Failed operations the cluster currently remembers (crm_mon's XML <failures>)."""
+    import xml.etree.ElementTree as ET
+    res = sh(lab, ["crm_mon", "-1", "-X"], check=False)
+    try:
+        root = ET.fromstring(res.stdout)
+    except ET.ParseError:
+        return []
+    return [dict(f.attrib) for f in root.iter("failure")]
+
+
+class Timer:
+    def __init__(self):
+        self.t0 = time.monotonic()
+
+    def __call__(self):
+        return time.monotonic() - self.t0

@@ -1,0 +1,83 @@
+"""Fixtures of the cluster scenarios: one 3-node namespace cluster for the whole session.
+
+`lab` installs pyra on the host with `make install` (as an admin would; the nodes see the host's /usr), brings
+the rig up once, and tears it down after the last cluster test, leaving nothing behind. `cluster` (per test)
+makes sure every node is back online and no test constraint is left before the test starts. Measured times
+(scenario 7) are collected in TIMES and printed at the end of the run.
+"""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import pyralab  # noqa: E402
+
+TIMES = []  # (what, seconds)
+
+
+def record(what, seconds):
+    TIMES.append((what, seconds))
+
+
+@pytest.fixture(scope="session")
+def lab():
+    if os.geteuid() != 0:
+        pytest.fail("the cluster rig needs root (namespaces, mounts, daemons)")
+    res = subprocess.run(["make", "-s", "-C", REPO, "install", "PY=/usr/bin/python3"], capture_output=True,
+                         text=True, timeout=300)
+    if res.returncode != 0:
+        pytest.fail(f"make install failed: {res.stderr[-2000:]}")
+    rig = pyralab.Lab()
+    try:
+        rig.up(3)
+    except pyralab.LabError as e:
+        logs = "".join(rig.pacemaker_log(n)[-3000:] for n in rig.nodes)
+        rig.down()
+        pytest.fail(f"cluster did not come up: {e}\n{logs}")
+    with open(f"{pyralab.LAB}/last-up-seconds", encoding="ascii") as f:
+        record("cluster up (3 nodes, fencing on)", float(f.read()))
+    yield rig
+    rig.down()
+
+
+@pytest.fixture
+def cluster(lab, request):
+    """The session cluster, healed: all nodes online, shared storage plugged, no leftover constraints."""
+    lab.heal()
+    for n in lab.nodes:
+        if not lab.alive(n):
+            lab.start_node(n)
+        else:
+            lab.signal_node(n, signal.SIGCONT)  # in case a test froze it
+    for n in lab.nodes:
+        lab.plug(n)
+    pyralab.wait_for(lambda: lab.online(lab.viewer()) == lab.nodes, 120, 0.3, what="all nodes online")
+    yield lab
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        sys.stderr.write(lab.mon())
+        for n in lab.nodes:
+            lines = [ln for ln in lab.pacemaker_log(n).splitlines()
+                     if "notice:" in ln or "warning:" in ln or "error:" in ln or "crit:" in ln]
+            sys.stderr.write(f"----- {n} pacemaker.log (notices and worse, tail)\n" + "\n".join(lines[-40:]) + "\n")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not TIMES:
+        return
+    terminalreporter.section("pyra cluster timings (scenario 7)")
+    for what, seconds in TIMES:
+        terminalreporter.write_line(f"{seconds:7.2f} s  {what}")

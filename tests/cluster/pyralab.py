@@ -1,0 +1,678 @@
+#!/usr/bin/python3
+"""pyralab: a real Pacemaker 2.1 + Corosync 3 cluster of N (2-3) nodes on one machine, without systemd.
+
+This module owns the cluster rig used by tests/cluster/ and `make demo`: it builds, runs and tears down the
+namespace nodes, and offers the verbs a test needs (kill, freeze, partition, exec ...). It knows nothing
+about any agent.
+
+Layout (everything prefixed pyra-pcmk; nothing outside these names is created, signalled or removed):
+  netns pyra-pcmk-br   bridge pyra-pcmk-br0; port pyra-pcmk-nK-p per node (veth to the node's eth0)
+  netns pyra-pcmk-nK   lo + eth0 10.98.7.1K/24, no route anywhere else
+  mount + uts ns       persistent in /run/pyra-pcmk/ns/pyra-pcmk-nK.{mnt,uts}; hostname nK. Every mount
+                       copied from the host is dropped (so a node pins nobody's mounts) except / /proc /dev;
+                       then per-node bind mounts of /var/tmp/pyra-pcmk/nodes/nK/<dir> on
+                       /etc/corosync /var/lib/pacemaker /var/lib/corosync /var/log/pacemaker /var/log/corosync
+                       /etc/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /run; a private tmpfs
+                       on /dev/shm; a fresh /sys (+ the host's cgroup hierarchies).
+  shared storage       /var/tmp/pyra-pcmk/shared is, on every node, a bind mount of
+                       /var/tmp/pyra-pcmk/storage ("the SAN"); `unplug NODE` removes it on that node only.
+  fencing              /usr/sbin/fence_pyralab (installed by `up`, removed by `down`) SIGKILLs every process
+                       of the victim node; registered as stonith resource `fence-lab`, stonith-enabled=true.
+  timing               corosync token 1000 ms (PYRA_LAB_TOKEN), dc-deadtime 3 s, resource-stickiness 100.
+
+Nodes see the host's /usr, so pyra installed on the host with `make install` is installed "on every node".
+Daemons get a clean environment (PATH=/usr/sbin:/usr/bin:/sbin:/bin), like systemd would give them.
+
+CLI: pyralab.py up [N] | down | status | exec NODE CMD... | kill NODE | start NODE | stop NODE |
+     freeze NODE | thaw NODE | partition NODE | heal [NODE] | unplug NODE | plug NODE | mon
+NODE may be n2, 2 or pyra-pcmk-n2. Run as root with /usr/bin/python3.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+PREFIX = "pyra-pcmk"
+LAB = "/var/tmp/pyra-pcmk"
+RUN = "/run/pyra-pcmk"
+NSD = RUN + "/ns"
+BRNS = PREFIX + "-br"
+BR = PREFIX + "-br0"
+SUBNET = "10.98.7"
+STORAGE = LAB + "/storage"
+SHARED = LAB + "/shared"
+FENCE_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fence_pyralab")
+FENCE_DST = "/usr/sbin/fence_pyralab"
+CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+CLEAN_ENV = {"PATH": CLEAN_PATH, "LANG": "C.UTF-8", "HOME": "/root"}
+# per-node directories bound over the host path (dir name under nodes/nK, host path, owner, mode)
+NODE_DIRS = (
+    ("etc-corosync", "/etc/corosync", None, 0o755),
+    ("var-lib-pacemaker", "/var/lib/pacemaker", "hacluster", 0o750),
+    ("var-lib-corosync", "/var/lib/corosync", None, 0o755),
+    ("var-log-pacemaker", "/var/log/pacemaker", "hacluster", 0o770),
+    ("var-log-corosync", "/var/log/corosync", None, 0o755),
+    ("etc-libvirt", "/etc/libvirt", None, 0o755),
+    ("var-lib-libvirt", "/var/lib/libvirt", None, 0o755),
+    ("var-log-libvirt", "/var/log/libvirt", None, 0o755),
+    ("var-cache-libvirt", "/var/cache/libvirt", None, 0o755),
+    ("run", "/run", None, 0o755),
+)
+KEEP_MOUNTS = ("/", "/proc", "/dev", "/dev/pts", "/dev/mqueue", "/dev/hugepages")
+
+
+class LabError(RuntimeError):
+    """The rig could not do what was asked; the message says what and where to look."""
+
+
+def log(msg):
+    sys.stderr.write(f"{time.strftime('%H:%M:%S')} [pyralab] {msg}\n")
+    sys.stderr.flush()
+
+
+def run(argv, check=True, timeout=60, **kw):
+    """Run a host command (argv list), capture output; raise LabError with its stderr when check fails."""
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired as e:
+        raise LabError(f"timed out after {timeout}s: {' '.join(argv)}") from e
+    if check and res.returncode != 0:
+        raise LabError(f"{' '.join(argv)} -> rc {res.returncode}: {res.stderr.strip() or res.stdout.strip()}")
+    return res
+
+
+def wait_for(pred, timeout, step=0.2, what="condition"):
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            val = pred()
+        except LabError:
+            val = None
+        if val:
+            return val
+        if time.monotonic() > end:
+            raise LabError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+# ----------------------------------------------------------------------------------------- processes
+def proc_start(pid):
+    """Start time (clock ticks) of a live, non-zombie process, else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b")") + 2:].split()
+    if fields[0] == b"Z":
+        try:  # our own child (the test process started it): reap it
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        return None
+    return int(fields[19])
+
+
+def write_pidfile(path, pid):
+    with open(path, "w", encoding="ascii") as f:
+        f.write(f"{pid} {proc_start(pid)}\n")
+
+
+def pidfile_alive(path):
+    """PID recorded in path if that very process (same start time) still runs, else None."""
+    try:
+        with open(path, encoding="ascii") as f:
+            pid, start = f.read().split()
+    except (OSError, ValueError):
+        return None
+    return int(pid) if str(proc_start(int(pid))) == start else None
+
+
+def wait_gone(pid, timeout):
+    end = time.monotonic() + timeout
+    while proc_start(pid) is not None:
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def ns_inode(path):
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def pids_of(net_ino, mnt_ino):
+    """Processes in the given net or mount namespace, plus their descendants (same rule as fence_pyralab)."""
+    parent, members = {}, set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(b")") + 2:].split()
+            if fields[0] == b"Z":
+                continue
+            parent[pid] = int(fields[1])
+            if ns_inode(f"/proc/{pid}/ns/net") == net_ino or ns_inode(f"/proc/{pid}/ns/mnt") == mnt_ino:
+                members.add(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parent.items():
+            if ppid in members and pid not in members:
+                members.add(pid)
+                grew = True
+    members.discard(os.getpid())
+    return members
+
+
+# ----------------------------------------------------------------------------------------- the lab
+class Lab:
+    """The rig. State lives in LAB (per-node dirs, pidfiles, logs) and RUN (namespace files)."""
+
+    def __init__(self, token_ms=None, dc_deadtime="3s"):
+        self.token_ms = int(token_ms or os.environ.get("PYRA_LAB_TOKEN", "1000"))
+        self.dc_deadtime = dc_deadtime
+
+    # ---- names
+    @property
+    def nodes(self):
+        try:
+            with open(f"{LAB}/nodes.list", encoding="ascii") as f:
+                return f.read().split()
+        except OSError:
+            return []
+
+    @staticmethod
+    def node_name(arg):
+        arg = str(arg)
+        if arg.startswith(PREFIX + "-"):
+            arg = arg[len(PREFIX) + 1:]
+        if arg.isdigit():
+            arg = "n" + arg
+        if not (arg.startswith("n") and arg[1:].isdigit()):
+            raise LabError(f"bad node name {arg!r} (use n1, 2 or {PREFIX}-n3)")
+        return arg
+
+    @staticmethod
+    def netns(node):
+        return f"{PREFIX}-{node}"
+
+    @staticmethod
+    def ndir(node):
+        return f"{LAB}/nodes/{node}"
+
+    def ns_argv(self, node):
+        ns = self.netns(node)
+        return ["nsenter", f"--net=/run/netns/{ns}", f"--mount={NSD}/{ns}.mnt", f"--uts={NSD}/{ns}.uts", "--"]
+
+    # ---- running things on a node
+    def exec(self, node, argv, check=False, timeout=120, env=None, input=None):
+        """Run argv inside node (net + mount + uts namespaces, clean environment); CompletedProcess."""
+        node = self.node_name(node)
+        full_env = dict(CLEAN_ENV)
+        full_env.update(env or {})
+        try:
+            res = subprocess.run(self.ns_argv(node) + list(argv), capture_output=True, text=True,
+                                 timeout=timeout, env=full_env, cwd="/", input=input)
+        except subprocess.TimeoutExpired as e:
+            raise LabError(f"{node}: timed out after {timeout}s: {' '.join(argv)}") from e
+        if check and res.returncode != 0:
+            raise LabError(f"{node}: {' '.join(argv)} -> rc {res.returncode}: "
+                           f"{(res.stderr.strip() or res.stdout.strip())[-2000:]}")
+        return res
+
+    def spawn(self, node, argv, logfile, env=None):
+        """Start a daemon inside node, detached in its own session; returns its PID (nsenter execs it)."""
+        full_env = dict(CLEAN_ENV)
+        full_env.update(env or {})
+        with open(logfile, "ab") as out:
+            proc = subprocess.Popen(self.ns_argv(node) + list(argv), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, env=full_env, cwd="/", start_new_session=True)
+        return proc.pid
+
+    def node_record(self, node):
+        return (ns_inode(f"/run/netns/{self.netns(node)}"), ns_inode(f"{NSD}/{self.netns(node)}.mnt"))
+
+    def node_pids(self, node):
+        net, mnt = self.node_record(node)
+        if net is None and mnt is None:
+            return set()
+        return pids_of(net, mnt)
+
+    def alive(self, node):
+        return pidfile_alive(f"{self.ndir(node)}/pacemakerd.pid") is not None
+
+    # ---- building
+    def _write_corosync_conf(self, path, count):
+        nodes = "".join(
+            f"    node {{\n        name: n{i}\n        nodeid: {i}\n        ring0_addr: {SUBNET}.1{i}\n    }}\n"
+            for i in range(1, count + 1))
+        two = "    two_node: 1\n" if count == 2 else ""
+        with open(path, "w", encoding="ascii") as f:
+            f.write(
+                "# written by pyra tests/cluster/pyralab.py\n"
+                "totem {\n    version: 2\n    cluster_name: pyralab\n    transport: knet\n"
+                f"    crypto_cipher: none\n    crypto_hash: none\n    token: {self.token_ms}\n}}\n"
+                f"nodelist {{\n{nodes}}}\n"
+                f"quorum {{\n    provider: corosync_votequorum\n{two}}}\n"
+                "logging {\n    to_stderr: no\n    to_syslog: no\n    to_logfile: yes\n"
+                "    logfile: /var/log/corosync/corosync.log\n    timestamp: on\n}\n")
+
+    def _seed_cib(self, path, count):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(run(["cibadmin", "--empty"]).stdout)
+        env = dict(CLEAN_ENV, CIB_file=path)
+        for name, value in (("stonith-enabled", "false"), ("dc-deadtime", self.dc_deadtime),
+                            ("cluster-recheck-interval", "1min")):
+            run(["crm_attribute", "-t", "crm_config", "-n", name, "-v", value], env=env)
+        hosts = " ".join(f"n{i}" for i in range(1, count + 1))
+        fence = (f'<primitive id="fence-lab" class="stonith" type="fence_pyralab">'
+                 f'<instance_attributes id="fence-lab-ia">'
+                 f'<nvpair id="fence-lab-hosts" name="pcmk_host_list" value="{hosts}"/>'
+                 f'<nvpair id="fence-lab-check" name="pcmk_host_check" value="static-list"/>'
+                 f'<nvpair id="fence-lab-labdir" name="labdir" value="{LAB}"/>'
+                 f'</instance_attributes>'
+                 f'<operations><op id="fence-lab-monitor" name="monitor" interval="60s"/></operations>'
+                 f'</primitive>')
+        run(["cibadmin", "-C", "-o", "resources", "-X", fence], env=env)
+        defaults = ('<rsc_defaults><meta_attributes id="rsc-options">'
+                    '<nvpair id="rsc-options-resource-stickiness" name="resource-stickiness" value="100"/>'
+                    '</meta_attributes></rsc_defaults>')
+        run(["cibadmin", "-C", "-o", "configuration", "-X", defaults], env=env)
+
+    def _reset_run(self, node):
+        """What a reboot does to the node's /run (a tmpfs on real machines)."""
+        d = f"{self.ndir(node)}/run"
+        os.makedirs(d, exist_ok=True)
+        for entry in os.listdir(d):  # keep the directory itself: the node's /run is a bind mount of it
+            p = f"{d}/{entry}"
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)
+            else:
+                os.unlink(p)
+        for sub, owner, mode in (("crm", "hacluster", 0o750), ("resource-agents", None, 0o1755),
+                                 ("lock", None, 0o1777), ("libvirt", None, 0o755), ("lxc", None, 0o755)):
+            p = f"{d}/{sub}"
+            os.makedirs(p)
+            os.chmod(p, mode)
+            if owner:
+                shutil.chown(p, owner, "haclient")
+        os.symlink("/dev/shm", f"{d}/shm")
+
+    def _make_node_fs(self, node, count, seed):
+        d = self.ndir(node)
+        if os.path.isdir(d):
+            shutil.rmtree(d)  # a stale cib.xml.sig / cib-N.raw would win over the seed
+        os.makedirs(d)
+        for sub, _, owner, mode in NODE_DIRS:
+            p = f"{d}/{sub}"
+            os.makedirs(p, exist_ok=True)
+            os.chmod(p, mode)
+            if owner:
+                shutil.chown(p, owner, "haclient")
+        for sub in ("cib", "pengine", "blackbox", "cores"):
+            p = f"{d}/var-lib-pacemaker/{sub}"
+            os.makedirs(p)
+            os.chmod(p, 0o750)
+            shutil.chown(p, "hacluster", "haclient")
+        if os.path.isdir("/etc/libvirt"):  # each node's libvirtd gets its own copy of the host's config
+            shutil.rmtree(f"{d}/etc-libvirt")
+            shutil.copytree("/etc/libvirt", f"{d}/etc-libvirt", symlinks=True)
+        self._reset_run(node)
+        self._write_corosync_conf(f"{d}/etc-corosync/corosync.conf", count)
+        cib = f"{d}/var-lib-pacemaker/cib/cib.xml"
+        shutil.copyfile(seed, cib)
+        os.chmod(cib, 0o600)
+        shutil.chown(cib, "hacluster", "haclient")
+        ns = self.netns(node)
+        for kind in ("mnt", "uts"):
+            open(f"{NSD}/{ns}.{kind}", "a").close()
+        run(["nsenter", f"--net=/run/netns/{ns}", "unshare", f"--mount={NSD}/{ns}.mnt", f"--uts={NSD}/{ns}.uts",
+             "--propagation", "private", sys.executable, os.path.abspath(__file__), "_inside", node])
+        net, mnt = self.node_record(node)
+        with open(f"{LAB}/fence/{node}.ns", "w", encoding="ascii") as f:
+            f.write(f"net={net} mnt={mnt}\n")
+
+    @staticmethod
+    def _inside(node):
+        """Runs inside the fresh mount/uts namespace of node: hostname, drop copied mounts, bind our own."""
+        import socket
+        socket.sethostname(node)
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            mounts = [line.split() for line in f]
+        cgroups = [(m[4], m[m.index("-") + 1], m[m.index("-") + 3]) for m in mounts
+                   if m[4].startswith("/sys/fs/cgroup")]
+        for target in sorted({m[4] for m in mounts}, reverse=True):
+            if target not in KEEP_MOUNTS and not target.startswith("/proc/"):
+                subprocess.run(["umount", "-l", target], capture_output=True)
+        d = f"{LAB}/nodes/{node}"
+        run(["mount", "-t", "sysfs", f"{PREFIX}-sys-{node}", "/sys"])
+        for target, fstype, opts in sorted(cgroups):  # LXC and libvirt want the cgroup hierarchies
+            opts = ",".join(o for o in opts.split(",") if o not in ("rw", "ro"))
+            argv = ["mount", "-t", fstype] + (["-o", opts] if opts else []) + [fstype, target]
+            if fstype == "tmpfs":
+                argv = ["mount", "-t", "tmpfs", "-o", "mode=755", f"{PREFIX}-cg", target]
+            subprocess.run(argv, capture_output=True)
+        for sub, target, _, _ in NODE_DIRS:
+            os.makedirs(target, exist_ok=True)
+            run(["mount", "--bind", f"{d}/{sub}", target])
+        run(["mount", "-t", "tmpfs", "-o", "mode=1777,size=256m", f"{PREFIX}-shm-{node}", "/dev/shm"])
+        run(["mount", "--bind", STORAGE, SHARED])
+
+    def _make_network(self, count):
+        run(["ip", "netns", "add", BRNS])
+        run(["ip", "-n", BRNS, "link", "set", "lo", "up"])
+        run(["ip", "-n", BRNS, "link", "add", BR, "type", "bridge", "forward_delay", "0", "stp_state", "0"])
+        run(["ip", "-n", BRNS, "link", "set", BR, "up"])
+        for i in range(1, count + 1):
+            ns = self.netns(f"n{i}")
+            run(["ip", "netns", "add", ns])
+            run(["ip", "-n", BRNS, "link", "add", f"{ns}-p", "type", "veth", "peer", "name", "eth0", "netns", ns])
+            run(["ip", "-n", BRNS, "link", "set", f"{ns}-p", "master", BR, "up"])
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            run(["ip", "-n", ns, "addr", "add", f"{SUBNET}.1{i}/24", "dev", "eth0"])
+            run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+
+    # ---- daemons
+    def _start_corosync(self, node):
+        d = self.ndir(node)
+        pid = self.spawn(node, ["corosync", "-f"], f"{d}/corosync.stdout")
+        write_pidfile(f"{d}/corosync.pid", pid)
+
+    def _start_pacemaker(self, node):
+        d = self.ndir(node)
+        pid = self.spawn(node, ["pacemakerd"], f"{d}/pacemakerd.stdout",
+                         env={"PCMK_logfile": "/var/log/pacemaker/pacemaker.log", "PCMK_logfacility": "none"})
+        write_pidfile(f"{d}/pacemakerd.pid", pid)
+
+    def online(self, viewer):
+        """Node names viewer's crm_mon shows as online (empty when it cannot tell)."""
+        res = self.exec(viewer, ["crm_mon", "-1", "-X"], timeout=20)
+        if res.returncode != 0:
+            return []
+        import xml.etree.ElementTree as ET
+        try:
+            root = ET.fromstring(res.stdout)
+        except ET.ParseError:
+            return []
+        return sorted(n.get("name") for n in root.iter("node")
+                      if n.get("online") == "true" and n.get("type", "member") == "member")
+
+    def _corosync_ready(self, node):
+        return self.exec(node, ["corosync-cfgtool", "-s"], timeout=10).returncode == 0
+
+    def up(self, count=3):
+        """Build and start the cluster; a no-op when the same cluster already runs."""
+        if count not in (2, 3, 4, 5):
+            raise LabError("node count must be 2..5")
+        t0 = time.monotonic()
+        if self.nodes:
+            if len(self.nodes) == count and all(self.alive(n) for n in self.nodes):
+                log(f"already up ({' '.join(self.nodes)})")
+                return
+            log("leftovers of an earlier run found, tearing them down first")
+            self.down()
+        names = [f"n{i}" for i in range(1, count + 1)]
+        existing = run(["ip", "netns", "list"]).stdout.split()
+        for ns in [BRNS] + [self.netns(n) for n in names]:
+            if ns in existing:
+                raise LabError(f"netns {ns} exists but the rig has no record of it; run `pyralab.py down`")
+        for d in (LAB, f"{LAB}/nodes", f"{LAB}/fence", STORAGE, SHARED, NSD):
+            os.makedirs(d, exist_ok=True)
+        with open(f"{LAB}/nodes.list", "w", encoding="ascii") as f:
+            f.write("\n".join(names) + "\n")
+        if run(["mountpoint", "-q", NSD], check=False).returncode != 0:
+            run(["mount", "--bind", NSD, NSD])
+        run(["mount", "--make-private", NSD])
+        shutil.copyfile(FENCE_SRC, FENCE_DST + ".tmp")
+        os.chmod(FENCE_DST + ".tmp", 0o755)
+        os.replace(FENCE_DST + ".tmp", FENCE_DST)
+        seed = f"{LAB}/seed-cib.xml"
+        self._seed_cib(seed, count)
+        self._make_network(count)
+        for n in names:
+            self._make_node_fs(n, count, seed)
+        log(f"namespaces ready after {time.monotonic() - t0:.1f}s")
+        for n in names:
+            self._start_corosync(n)
+        for n in names:
+            wait_for(lambda n=n: self._corosync_ready(n), 30, what=f"corosync on {n}")
+        wait_for(lambda: self.exec("n1", ["corosync-quorumtool", "-s"], timeout=10).returncode == 0, 30,
+                 what="corosync quorum")
+        log(f"corosync quorate after {time.monotonic() - t0:.1f}s")
+        for n in names:
+            self._start_pacemaker(n)
+        wait_for(lambda: self.online("n1") == names, 180, 0.3, what=f"all of {names} online")
+        self.exec("n1", ["crm_attribute", "-t", "crm_config", "-n", "stonith-enabled", "-v", "true"], check=True)
+        wait_for(lambda: self.where("fence-lab"), 60, 0.3, what="fence device started")
+        elapsed = time.monotonic() - t0
+        with open(f"{LAB}/last-up-seconds", "w", encoding="ascii") as f:
+            f.write(f"{elapsed:.1f}\n")
+        log(f"cluster up after {elapsed:.1f}s: {' '.join(names)}, fencing by fence_pyralab")
+
+    def kill_node(self, node, quiet=False):
+        """Power cut: SIGKILL every process of the node, until none is left."""
+        for _ in range(50):
+            pids = self.node_pids(node)
+            if not pids:
+                return
+            if not quiet:
+                log(f"{node}: SIGKILL {' '.join(map(str, sorted(pids)))}")
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+        raise LabError(f"{node}: processes survive SIGKILL")
+
+    def signal_node(self, node, sig):
+        for pid in self.node_pids(node):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def start_node(self, node):
+        """(Re)boot a node after kill/fence/stop: clean /run and /dev/shm like a reboot, start the daemons."""
+        node = self.node_name(node)
+        if self.alive(node):
+            log(f"{node} already running")
+            return
+        t0 = time.monotonic()
+        self.kill_node(node, quiet=True)
+        self._reset_run(node)
+        self.exec(node, ["find", "/dev/shm", "-mindepth", "1", "-delete"])
+        self._start_corosync(node)
+        wait_for(lambda: self._corosync_ready(node), 30, what=f"corosync on {node}")
+        self._start_pacemaker(node)
+        others = [n for n in self.nodes if n != node and self.alive(n)]
+        viewer = others[0] if others else node
+        wait_for(lambda: node in self.online(viewer), 120, 0.3, what=f"{node} online (seen from {viewer})")
+        log(f"{node} online again after {time.monotonic() - t0:.1f}s")
+
+    def stop_node(self, node, timeout=60):
+        """Graceful shutdown of one node: pacemakerd (stops its resources), then corosync."""
+        node = self.node_name(node)
+        d = self.ndir(node)
+        for name, limit in (("pacemakerd", timeout), ("corosync", 30)):
+            pid = pidfile_alive(f"{d}/{name}.pid")
+            if pid:
+                os.kill(pid, signal.SIGTERM)
+                if not wait_gone(pid, limit):
+                    log(f"{node}: {name} {pid} still running after {limit}s, SIGKILL")
+                    os.kill(pid, signal.SIGKILL)
+        self.kill_node(node, quiet=True)
+
+    def down(self, timeout=60):
+        """Stop everything the rig started and remove every trace of it (namespaces, mounts, files)."""
+        t0 = time.monotonic()
+        nodes = self.nodes
+        for name, limit in (("pacemakerd", timeout), ("corosync", 30)):
+            pids = {}
+            for n in nodes:
+                pid = pidfile_alive(f"{self.ndir(n)}/{name}.pid")
+                if pid:
+                    os.kill(pid, signal.SIGTERM)
+                    pids[n] = pid
+            for n, pid in pids.items():
+                if not wait_gone(pid, limit):
+                    log(f"{n}: {name} {pid} stuck after {limit}s, SIGKILL")
+                    os.kill(pid, signal.SIGKILL)
+        existing = run(["ip", "netns", "list"], check=False).stdout.split()
+        known = set(nodes) | {n[len(PREFIX) + 1:] for n in existing if n.startswith(PREFIX + "-n")}
+        for n in sorted(known):
+            self.kill_node(n, quiet=True)
+            ns = self.netns(n)
+            for kind in ("mnt", "uts"):
+                f = f"{NSD}/{ns}.{kind}"
+                if os.path.exists(f):
+                    run(["umount", f], check=False)
+                    os.unlink(f)
+            if ns in existing:
+                run(["ip", "netns", "del", ns])
+        if BRNS in existing:
+            run(["ip", "netns", "del", BRNS])
+        if os.path.isdir(NSD):
+            if run(["mountpoint", "-q", NSD], check=False).returncode == 0:
+                run(["umount", NSD])
+        if os.path.isdir(RUN):
+            shutil.rmtree(RUN)
+        if os.path.exists(FENCE_DST):
+            os.unlink(FENCE_DST)
+        if os.path.isdir(LAB):
+            shutil.rmtree(LAB)
+        log(f"down after {time.monotonic() - t0:.1f}s: nothing of the rig is left")
+
+    # ---- queries used by tests and the demo
+    def viewer(self, exclude=()):
+        for n in self.nodes:
+            if n not in exclude and self.alive(n):
+                return n
+        raise LabError("no live node to ask")
+
+    def where(self, rsc, viewer=None):
+        """Nodes a resource is active on, as the cluster sees it (crm_resource --locate)."""
+        res = self.exec(viewer or self.viewer(), ["crm_resource", "--locate", "-r", rsc, "-Q"], timeout=20)
+        if res.returncode != 0:
+            return []
+        return sorted(line.strip() for line in res.stdout.splitlines() if line.strip())
+
+    def mon(self, viewer=None):
+        return self.exec(viewer or self.viewer(), ["crm_mon", "-1", "-r", "-f"], timeout=20).stdout
+
+    def settle(self, timeout=90, viewer=None):
+        """Wait until the cluster has no pending actions (crm_resource --wait)."""
+        res = self.exec(viewer or self.viewer(), ["crm_resource", "--wait", f"--timeout={timeout}s"],
+                        timeout=timeout + 30)
+        if res.returncode != 0:
+            raise LabError(f"cluster did not settle in {timeout}s: {res.stderr.strip()}")
+
+    def fence_calls(self):
+        try:
+            with open(f"{LAB}/fence/calls.log", encoding="utf-8") as f:
+                return f.read().splitlines()
+        except OSError:
+            return []
+
+    def pacemaker_log(self, node):
+        try:
+            with open(f"{self.ndir(node)}/var-log-pacemaker/pacemaker.log", encoding="utf-8",
+                      errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def unplug(self, node):
+        """Detach the shared storage from one node (its /var/tmp/pyra-pcmk/shared becomes an empty dir)."""
+        self.exec(node, ["umount", "-l", SHARED], check=True)
+
+    def plug(self, node):
+        if self.exec(node, ["mountpoint", "-q", SHARED]).returncode != 0:
+            self.exec(node, ["mount", "--bind", STORAGE, SHARED], check=True)
+
+    def partition(self, node):
+        run(["ip", "-n", BRNS, "link", "set", f"{self.netns(node)}-p", "down"])
+
+    def heal(self, node=None):
+        for n in ([node] if node else self.nodes):
+            run(["ip", "-n", BRNS, "link", "set", f"{self.netns(n)}-p", "up"])
+
+    def status(self):
+        if not self.nodes:
+            return "pyralab is down\n"
+        out = []
+        for n in self.nodes:
+            d = self.ndir(n)
+            out.append(f"{n}: corosync={pidfile_alive(d + '/corosync.pid') or '-'} "
+                       f"pacemakerd={pidfile_alive(d + '/pacemakerd.pid') or '-'}")
+        try:
+            out.append(self.mon())
+        except LabError as e:
+            out.append(str(e))
+        return "\n".join(out) + "\n"
+
+
+def main(argv):
+    if len(argv) < 1:
+        sys.stderr.write(__doc__.split("CLI:")[1])
+        return 2
+    cmd, args = argv[0], argv[1:]
+    lab = Lab()
+    try:
+        if cmd == "_inside":
+            Lab._inside(args[0])
+        elif cmd == "up":
+            lab.up(int(args[0]) if args else 3)
+        elif cmd == "down":
+            lab.down()
+        elif cmd == "status":
+            sys.stdout.write(lab.status())
+        elif cmd == "mon":
+            sys.stdout.write(lab.mon())
+        elif cmd == "exec":
+            node = lab.node_name(args[0])
+            os.execvpe("nsenter", lab.ns_argv(node) + args[1:],
+                       dict(CLEAN_ENV, TERM=os.environ.get("TERM", "dumb")))
+        elif cmd == "kill":
+            node = lab.node_name(args[0])
+            t0 = time.monotonic()
+            lab.kill_node(node)
+            log(f"{node} killed in {time.monotonic() - t0:.2f}s")
+        elif cmd == "start":
+            lab.start_node(args[0])
+        elif cmd == "stop":
+            lab.stop_node(args[0])
+        elif cmd in ("freeze", "thaw"):
+            node = lab.node_name(args[0])
+            lab.signal_node(node, signal.SIGSTOP if cmd == "freeze" else signal.SIGCONT)
+            log(f"{node}: {'frozen (SIGSTOP)' if cmd == 'freeze' else 'thawed (SIGCONT)'}")
+        elif cmd == "partition":
+            lab.partition(lab.node_name(args[0]))
+        elif cmd == "heal":
+            lab.heal(lab.node_name(args[0]) if args else None)
+        elif cmd == "unplug":
+            lab.unplug(lab.node_name(args[0]))
+        elif cmd == "plug":
+            lab.plug(lab.node_name(args[0]))
+        else:
+            sys.stderr.write(f"unknown command {cmd!r}\n" + __doc__.split("CLI:")[1])
+            return 2
+    except LabError as e:
+        log(f"ERROR: {e}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
