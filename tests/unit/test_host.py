@@ -142,3 +142,37 @@ def test_alive_distinguishes_recycled_pids():
         proc.kill()
         proc.wait()
     assert not processes.alive(proc.pid)
+
+
+def test_large_output_and_input_do_not_deadlock():
+    data = "x" * 300000
+    result = command.run(["/bin/cat"], input=data, timeout=10)
+    assert result.ok and len(result.stdout) == 300000
+
+
+def test_child_gets_default_sigpipe():
+    # Python ignores SIGPIPE; a child inheriting that would spin writing into closed pipes (`yes | head`).
+    result = command.run(["/bin/grep", "SigIgn", "/proc/self/status"], timeout=5)
+    ignored = int(result.stdout.split()[1], 16)
+    assert not ignored & (1 << (13 - 1)), "SIGPIPE is ignored in the child"
+    assert command.run(["/bin/sh", "-c", "yes | head -c 10"], timeout=5).stdout == "y\n" * 5
+
+
+def test_child_that_closes_stdout_but_keeps_running_is_bounded():
+    started = time.monotonic()
+    result = command.run(["/bin/sh", "-c", "exec >/dev/null 2>&1; sleep 30"], timeout=0.5)
+    assert result.timed_out and time.monotonic() - started < 3
+
+
+def test_env_and_cwd_are_honoured(tmp_path):
+    assert command.run(["/usr/bin/env"], env={"ONLY": "this"}).stdout == "ONLY=this\n"
+    assert command.run(["/bin/pwd"], cwd=str(tmp_path)).stdout.strip() == str(tmp_path)
+    assert command.run(["sh", "-c", "echo $0"], env={"PATH": "/bin"}).stdout == "sh\n"
+
+
+def test_run_does_not_import_subprocess():
+    code = ("import sys; sys.path.insert(0, %r); from pyra.host import command; "
+            "r = command.run(['/bin/true']); print(r.rc, 'subprocess' in sys.modules)"
+            % os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lib"))
+    out = subprocess.run(["/usr/bin/python3", "-c", code], stdout=subprocess.PIPE, timeout=30).stdout
+    assert out == b"0 False\n"
