@@ -156,6 +156,14 @@ def test_container_not_here(sim, rsctmp):
     assert agent(sim, "stop", rsctmp, veid="4242").rc == 0
 
 
+def test_unknown_name_is_not_defined_here(sim, rsctmp):
+    assert sim.vzctl("status", "nosuchname", check=False).returncode in (0, 2)
+    assert agent(sim, "monitor", rsctmp, veid="nosuchname").rc == 7
+    r = agent(sim, "start", rsctmp, veid="nosuchname")
+    assert r.rc == 5, r
+    assert agent(sim, "stop", rsctmp, veid="nosuchname").rc == 0
+
+
 def test_vzctl_not_installed(sim, rsctmp):
     p = {"vzctl": "/nonexistent/vzctl"}
     assert agent(sim, "monitor", rsctmp, params=p).rc == 7

@@ -67,6 +67,9 @@ class VzRuntime:
         if status is None:
             if result.rc == 127:
                 raise MissingEnvironment("vzctl (%s) is not installed on this node" % self.vz.binary)
+            if result.rc == 2 and "Bad container ID" in result.stderr:
+                # a name vzctl does not know here: the container is not defined on this node
+                return MISSING, "container %s is not known to vzctl here" % self.veid
             raise Failure("cannot read the container state: %s" % result.summary())
         if not status.exists:
             return MISSING, "container %s does not exist here (vzctl: deleted)" % self.veid
