@@ -117,6 +117,16 @@ class VServer(Agent):
         """Timeout for one short query: at most ``seconds`` and never past the deadline."""
         return min(seconds, max(0.1, op.deadline.remaining()))
 
+    @staticmethod
+    def _failed(vs, command, res):
+        """A short reason for a failed ``vserver NAME command`` (the name, not the config dir path)."""
+        if res is None:
+            return "'vserver %s %s' failed" % (vs.name, command)
+        if res.timed_out:
+            return "'vserver %s %s' timed out after %.0f s" % (vs.name, command, res.duration)
+        lines = [line.strip() for line in (res.stderr or res.stdout or "").splitlines() if line.strip()]
+        return "'vserver %s %s' failed (rc=%s)%s" % (vs.name, command, res.rc, ": " + lines[-1] if lines else "")
+
     def _identity(self, vs, xid=None):
         ident = {"name": vs.name, "cfgdir": vs.cfgdir}
         xid = xid or vs.static_xid()
@@ -161,13 +171,13 @@ class VServer(Agent):
             share = float(op.params.start_timeout_share)
             res = self._call(vs.start, timeout=max(0.1, op.deadline.remaining() * share))
             if res.timed_out:
-                op.log.warning("%s; checking whether the guest came up anyway", res.summary())
+                op.log.warning("%s; checking whether the guest came up anyway", self._failed(vs, "start", res))
             elif res.rc != 0:
                 if not self._call(vs.is_running, timeout=self._quick(op)):
-                    raise Failure(res.summary())
-                op.log.warning("%s, but the guest runs", res.summary())
-            up = op.deadline.wait_for(lambda: self._call(vs.is_running, timeout=self._quick(op)),
-                                      interval=POLL, max_interval=0.5)
+                    raise Failure(self._failed(vs, "start", res))
+                op.log.warning("%s, but the guest runs", self._failed(vs, "start", res))
+            up = op.deadline.wait_for(lambda: op.deadline.remaining() > 0.05 and self._call(
+                vs.is_running, timeout=self._quick(op)), interval=POLL, max_interval=0.5)
             if not up:
                 raise Failure("vserver %s is not running after 'vserver start'%s" % (
                     vs.name, " (it timed out)" if res.timed_out else ""))
@@ -261,7 +271,7 @@ class VServer(Agent):
                 return self._stop_without_config(op, vs, ident)
             except backend.VServerError as err:
                 op.log.warning("%s", err)
-        why = res.summary() if res is not None else "vserver stop failed"
+        why = self._failed(vs, "stop", res)
         op.log.warning("%s; killing the context of vserver %s", why, vs.name)
         xid = vs.running_xid() or (int(ident["xid"]) if ident.get("xid", "").isdigit() else None)
         found = self._call(vs.find_context, xid, timeout=self._quick(op))
@@ -276,7 +286,7 @@ class VServer(Agent):
         try:
             res = vs.stop(timeout=self._quick(op, 15.0))
             if not res.ok:
-                op.log.warning("cleanup after the kill: %s", res.summary())
+                op.log.warning("cleanup after the kill: %s", self._failed(vs, "stop", res))
         except backend.VServerError as err:
             op.log.warning("cleanup after the kill: %s", err)
 
@@ -313,11 +323,15 @@ class VServer(Agent):
             seq += [2.0, SIGKILL]
 
         def gone():
+            if op.deadline.remaining() <= 0.05:
+                return False
             return self._call(vs.find_context, xid, timeout=self._quick(op, 5.0)) is None
 
         for i in range(0, len(seq), 2):
             sig = seq[i]
             final = i + 1 >= len(seq)
+            if op.deadline.remaining() <= 0.05:
+                break
             vs.kill_context(xid, sig, timeout=self._quick(op, 5.0))
             wait = 5.0 if final else seq[i + 1]
             # leave time for what follows: at most half of what is left per wait
