@@ -168,3 +168,5 @@ def cleanup(names=(), nodes=()):
         destroy(name, nodes=nodes)
     for node in nodes:
         node.down()
+    if nodes and _is_mountpoint(NSDIR) and not any(NSDIR.iterdir()):
+        run(["umount", str(NSDIR)], check=False)

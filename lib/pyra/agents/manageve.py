@@ -175,6 +175,7 @@ class LxcRuntime:
             raise Failure(result.summary())
 
     def _logfile(self):
+        os.makedirs(self.op.env.rsctmp, 0o755, exist_ok=True)
         return os.path.join(self.op.env.rsctmp, "pyra-ve-%s.lxc.log" % self.veid.replace("/", "_"))
 
     def _log_tool_output(self, logfile):

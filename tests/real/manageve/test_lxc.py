@@ -90,6 +90,21 @@ def test_crash_is_1_probe_is_7(containers, rsctmp):
     assert agent("monitor", CT, rsctmp, interval=10000).rc == 7
 
 
+def test_frozen_is_degraded_and_start_thaws(containers, rsctmp):
+    assert agent("start", CT, rsctmp).rc == 0
+    lxc_ve.run(["lxc-freeze", "-P", LXCPATH, "-n", CT])
+    try:
+        r = agent("monitor", CT, rsctmp, interval=10000)
+        assert r.rc == 190, r
+        assert "frozen" in r.exit_reason
+        assert agent("start", CT, rsctmp).rc == 0
+        assert lxc_ve.state(CT) == "RUNNING"
+    finally:
+        lxc_ve.run(["lxc-unfreeze", "-P", LXCPATH, "-n", CT], check=False)
+    assert agent("stop", CT, rsctmp).rc == 0
+    assert lxc_ve.state(CT) == "STOPPED"
+
+
 def test_halt_ignored_is_killed_after_stop_timeout(containers, rsctmp):
     assert agent("start", CT_DEAF, rsctmp).rc == 0
     r = agent("stop", CT_DEAF, rsctmp, stop_timeout="2")
