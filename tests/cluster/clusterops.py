@@ -9,6 +9,13 @@ import time
 
 import pyralab
 
+TIMES = []  # (what, seconds): scenario 7, printed at the end of the test session
+
+
+def record(what, seconds):
+    TIMES.append((what, seconds))
+
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RESULT = re.compile(r"^(\w+ +\d+ [\d:.]+) (\S+) pacemaker-controld.*Result of (\S+) operation for (\S+) on (\S+): "
                     r".*?rc=(\d+)")

@@ -17,12 +17,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import pyralab  # noqa: E402
-
-TIMES = []  # (what, seconds)
-
-
-def record(what, seconds):
-    TIMES.append((what, seconds))
+from clusterops import TIMES, record  # noqa: E402
 
 
 @pytest.fixture(scope="session")

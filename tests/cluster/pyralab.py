@@ -18,13 +18,15 @@ Layout (everything prefixed pyra-pcmk; nothing outside these names is created, s
                        /var/tmp/pyra-pcmk/storage ("the SAN"); `unplug NODE` removes it on that node only.
   fencing              /usr/sbin/fence_pyralab (installed by `up`, removed by `down`) SIGKILLs every process
                        of the victim node; registered as stonith resource `fence-lab`, stonith-enabled=true.
+  libvirtd             on demand (`libvirt`): one per node under a subreaper, qemu:///system on the node's
+                       /run/libvirt, TCP on the node's address for migration; node names resolve via /etc/hosts.
   timing               corosync token 1000 ms (PYRA_LAB_TOKEN), dc-deadtime 3 s, resource-stickiness 100.
 
 Nodes see the host's /usr, so pyra installed on the host with `make install` is installed "on every node".
 Daemons get a clean environment (PATH=/usr/sbin:/usr/bin:/sbin:/bin), like systemd would give them.
 
 CLI: pyralab.py up [N] | down | status | exec NODE CMD... | kill NODE | start NODE | stop NODE |
-     freeze NODE | thaw NODE | partition NODE | heal [NODE] | unplug NODE | plug NODE | mon
+     freeze NODE | thaw NODE | partition NODE | heal [NODE] | unplug NODE | plug NODE | mon | libvirt
 NODE may be n2, 2 or pyra-pcmk-n2. Run as root with /usr/bin/python3.
 """
 import os
@@ -368,6 +370,7 @@ class Lab:
             run(["mount", "--bind", f"{d}/{sub}", target])
         run(["mount", "-t", "tmpfs", "-o", "mode=1777,size=256m", f"{PREFIX}-shm-{node}", "/dev/shm"])
         run(["mount", "--bind", STORAGE, SHARED])
+        run(["mount", "--bind", f"{LAB}/hosts", "/etc/hosts"])  # node names resolve (libvirt's %n URIs)
 
     def _make_network(self, count):
         run(["ip", "netns", "add", BRNS])
@@ -394,6 +397,57 @@ class Lab:
         pid = self.spawn(node, ["pacemakerd"], f"{d}/pacemakerd.stdout",
                          env={"PCMK_logfile": "/var/log/pacemaker/pacemaker.log", "PCMK_logfacility": "none"})
         write_pidfile(f"{d}/pacemakerd.pid", pid)
+
+    # ---- libvirtd per node (for TransientDomain): started on demand, restarted when a node reboots
+    def libvirt_enabled(self):
+        return os.path.exists(f"{LAB}/libvirt.enabled")
+
+    def enable_libvirt(self):
+        """Start a private libvirtd (qemu:///system, TCP on the node's address for migration) on every node."""
+        open(f"{LAB}/libvirt.enabled", "w").close()
+        for n in self.nodes:
+            if self.alive(n):
+                self.start_libvirtd(n)
+
+    def _libvirtd_ready(self, node):
+        return self.exec(node, ["virsh", "-c", "qemu:///system", "uri"], timeout=10).returncode == 0
+
+    def start_libvirtd(self, node):
+        d = self.ndir(node)
+        if pidfile_alive(f"{d}/libvirtd.pid") and self._libvirtd_ready(node):
+            return
+        addr = f"{SUBNET}.1{node[1:]}"
+        etc = f"{d}/etc-libvirt"
+        uuid_file = f"{d}/host_uuid"
+        if not os.path.exists(uuid_file):  # migration refuses a target with the source's host UUID
+            import uuid
+            with open(uuid_file, "w", encoding="ascii") as f:
+                f.write(str(uuid.uuid4()))
+        with open(uuid_file, encoding="ascii") as f:
+            host_uuid = f.read().strip()
+        with open(f"{etc}/libvirtd.conf", "w", encoding="ascii") as f:
+            f.write(f'host_uuid = "{host_uuid}"\nlisten_tls = 0\nlisten_tcp = 1\nlisten_addr = "{addr}"\n'
+                    'auth_tcp = "none"\nauth_unix_ro = "none"\nauth_unix_rw = "none"\n'
+                    'unix_sock_group = "root"\nunix_sock_ro_perms = "0777"\nunix_sock_rw_perms = "0770"\n'
+                    'max_clients = 200\nmax_workers = 20\nlog_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n')
+        with open(f"{etc}/qemu.conf", "w", encoding="ascii") as f:
+            f.write('user = "root"\ngroup = "root"\ndynamic_ownership = 0\nremember_owner = 0\n'
+                    'security_driver = "none"\nstdio_handler = "file"\ncgroup_controllers = [ ]\n'
+                    f'migration_address = "{addr}"\nmigration_host = "{addr}"\n')
+        with open(f"{etc}/libvirt.conf", "w", encoding="ascii") as f:
+            f.write('uri_default = "qemu:///system"\n')
+        pid = self.spawn(node, [sys.executable, os.path.abspath(__file__), "_reaper", "/usr/sbin/libvirtd",
+                                "--listen", "--config", "/etc/libvirt/libvirtd.conf",
+                                "--pid-file", "/run/libvirt/libvirtd.pid"], f"{d}/libvirtd.stdout")
+        write_pidfile(f"{d}/libvirtd.pid", pid)
+        wait_for(lambda: self._libvirtd_ready(node), 60, what=f"libvirtd on {node}")
+
+    def node_path(self, node, path):
+        """The host path of a file a node sees at path (for its private directories)."""
+        for sub, target, _, _ in sorted(NODE_DIRS, key=lambda x: -len(x[1])):
+            if path == target or path.startswith(target + "/"):
+                return f"{self.ndir(node)}/{sub}{path[len(target):]}"
+        return path
 
     def online(self, viewer):
         """Node names viewer's crm_mon shows as online (empty when it cannot tell)."""
@@ -437,6 +491,8 @@ class Lab:
         shutil.copyfile(FENCE_SRC, FENCE_DST + ".tmp")
         os.chmod(FENCE_DST + ".tmp", 0o755)
         os.replace(FENCE_DST + ".tmp", FENCE_DST)
+        with open(f"{LAB}/hosts", "w", encoding="ascii") as f:
+            f.write("127.0.0.1 localhost\n" + "".join(f"{SUBNET}.1{i} n{i}\n" for i in range(1, count + 1)))
         seed = f"{LAB}/seed-cib.xml"
         self._seed_cib(seed, count)
         self._make_network(count)
@@ -495,6 +551,8 @@ class Lab:
         self.exec(node, ["find", "/dev/shm", "-mindepth", "1", "-delete"])
         self._start_corosync(node)
         wait_for(lambda: self._corosync_ready(node), 30, what=f"corosync on {node}")
+        if self.libvirt_enabled():  # before pacemaker, as a boot would: its probes must find libvirtd
+            self.start_libvirtd(node)
         self._start_pacemaker(node)
         others = [n for n in self.nodes if n != node and self.alive(n)]
         viewer = others[0] if others else node
@@ -623,6 +681,35 @@ class Lab:
         return "\n".join(out) + "\n"
 
 
+def reaper(argv):
+    """Run argv as a child subreaper that reaps orphans at once (PID 1 here reaps lazily, and libvirt's
+    destroy waits until QEMU is really gone); forwards SIGTERM/SIGINT/SIGHUP; exits with argv's status."""
+    import ctypes
+    if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        return 126
+    child = os.fork()
+    if child == 0:
+        try:
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+
+    def forward(sig, _frame):
+        try:
+            os.kill(child, sig)
+        except ProcessLookupError:
+            pass
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 0
+        if pid == child:
+            return os.waitstatus_to_exitcode(status) & 0xFF
+
+
 def main(argv):
     if len(argv) < 1:
         sys.stderr.write(__doc__.split("CLI:")[1])
@@ -632,6 +719,10 @@ def main(argv):
     try:
         if cmd == "_inside":
             Lab._inside(args[0])
+        elif cmd == "_reaper":
+            return reaper(args)
+        elif cmd == "libvirt":
+            lab.enable_libvirt()
         elif cmd == "up":
             lab.up(int(args[0]) if args else 3)
         elif cmd == "down":

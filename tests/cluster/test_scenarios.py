@@ -11,7 +11,6 @@ import pytest
 import clusterops as co
 import profiles
 import pyralab
-from conftest import record
 
 pytestmark = [pytest.mark.root, pytest.mark.cluster, pytest.mark.netns, pytest.mark.slow]
 
@@ -75,11 +74,11 @@ def test_configure_with_crm_and_pcs_and_run(cluster):
         t = co.Timer()
         co.crm(cluster, "configure", "primitive", "s1-crm", "ocf:pyra:PyraExample", "params", "fake=crm",
                "op", "monitor", "interval=5s", "timeout=20s")
-        record("PyraExample start (crm -w configure primitive)", t())
+        co.record("PyraExample start (crm -w configure primitive)", t())
         t = co.Timer()
         co.sh(cluster, ["pcs", "resource", "create", "s1-pcs", "ocf:pyra:PyraExample", "fake=pcs",
                         "op", "monitor", "interval=5s", "timeout=20s", "--wait=60"])
-        record("PyraExample start (pcs resource create --wait)", t())
+        co.record("PyraExample start (pcs resource create --wait)", t())
         for rsc in ("s1-crm", "s1-pcs"):
             nodes = co.wait_where(cluster, rsc, lambda w: len(w) == 1, 30)
             text = cluster.exec(nodes[0], ["cat", f"/run/pyra-example/{rsc}.running"], check=True).stdout
@@ -140,7 +139,8 @@ def test_failing_stop_fences_the_node_and_recovers_elsewhere(cluster):
         t = co.Timer()
         co.sh(cluster, ["crm_resource", "--move", "-r", "s6", "-N", target], node=target)
         co.wait_where(cluster, "s6", lambda w: w == [target], 90, exclude=(victim,))
-        record("PyraExample recovered after a failed stop (fence + start)", t())
+        cluster.settle(60, viewer=target)
+        co.record("PyraExample recovered after a failed stop (fence + start)", t())
         calls = cluster.fence_calls()[fenced_before:]
         assert any(f"action=reboot plug={victim} off done" in c or f"action=off plug={victim} off done" in c
                    for c in calls), calls
@@ -173,11 +173,12 @@ def test_node_killed_resource_fails_over_once_and_node_rejoins(cluster):
         t = co.Timer()
         cluster.kill_node(victim)
         now = co.wait_where(cluster, "fo", lambda w: len(w) == 1 and w[0] != victim, 90, exclude=(victim,))
-        record("PyraExample failover after SIGKILL of its node", t())
+        cluster.settle(60, viewer=now[0])
+        co.record("PyraExample failover after SIGKILL of its node", t())
         assert any(f"plug={victim} off done" in c for c in cluster.fence_calls()[fenced_before:])
         t = co.Timer()
         cluster.start_node(victim)
-        record("node rejoin after fencing", t())
+        co.record("node rejoin after fencing", t())
         cluster.settle(60)
         assert cluster.where("fo") == now
         starts = [o for o in co.ops(cluster, "fo") if o.op == "start" and o.rc == 0]
@@ -203,7 +204,7 @@ def test_move_live_migrates_without_restart(cluster):
         co.sh(cluster, ["crm_resource", "--move", "-r", "mig", "-N", dst])
         co.wait_where(cluster, "mig", lambda w: w == [dst], 60)
         cluster.settle(60)
-        record("PyraExample live migration (crm_resource --move)", t())
+        co.record("PyraExample live migration (crm_resource --move)", t())
         seq = [(o.op, o.node, o.rc) for o in co.ops(cluster, "mig") if o.op != "monitor" and o.op != "probe"]
         assert seq == [("start", src, 0), ("migrate_to", src, 0), ("migrate_from", dst, 0), ("stop", src, 0)], seq
         assert cluster.exec(dst, ["cat", "/run/pyra-example/mig.running"], check=True).stdout.strip() == "moved"

@@ -1,0 +1,110 @@
+"""Scenario 2: a TransientDomain guest (real QEMU, software emulation) under the 3-node cluster.
+
+Each node runs its own libvirtd (pyralab enable_libvirt); the guest's XML lives on the shared storage. The
+guest is started, live-migrated by `crm_resource --move` (migrate_to on the source, migrate_from on the
+target, no stop/start: Pacemaker's own log says so) and answers on its channel after the move; then the node
+running it is SIGKILLed: it is fenced, the guest is restarted on a survivor exactly once, and when the node
+rejoins nothing runs twice.
+"""
+import os
+
+import pytest
+
+import clusterops as co
+import pyralab
+
+pytestmark = [pytest.mark.root, pytest.mark.cluster, pytest.mark.netns, pytest.mark.qemu, pytest.mark.slow]
+
+AGENT = os.path.join(co.__file__.rsplit("/tests/", 1)[0], "agents", "TransientDomain")
+GUEST = "pyra-pcmk-g1"
+
+if not os.path.exists(AGENT):
+    pytest.skip("agents/TransientDomain does not exist yet", allow_module_level=True)
+
+from rigs import libvirt_node  # noqa: E402  (guest XML and channel helpers of the TransientDomain rig)
+from rigs.guest import build  # noqa: E402
+
+
+def qemu_of(guest):
+    """PIDs of every QEMU process on this machine running guest (whatever node it belongs to)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    if f"guest={guest},".encode() in f.read():
+                        out.append(int(name))
+            except OSError:
+                continue
+    return out
+
+
+def channel(lab, node):
+    xml = lab.exec(node, ["virsh", "dumpxml", GUEST], check=True).stdout
+    path = libvirt_node.channel_path_from_xml(xml)
+    assert path, xml
+    return lab.node_path(node, path)
+
+
+@pytest.fixture(scope="module")
+def guest_config(lab):
+    images = build.build()
+    lab.enable_libvirt()
+    path = f"{pyralab.STORAGE}/{GUEST}.xml"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(libvirt_node.guest_xml(GUEST, images, console=f"{pyralab.SHARED}/{GUEST}.console"))
+    yield f"{pyralab.SHARED}/{GUEST}.xml"
+    os.unlink(path)
+
+
+def test_guest_start_live_migration_failover_and_rejoin(cluster, guest_config):
+    try:
+        t = co.Timer()
+        co.crm(cluster, "configure", "primitive", "vm1", "ocf:pyra:TransientDomain",
+               "params", f"config={guest_config}", "op", "monitor", "interval=10s", "timeout=30s",
+               "meta", "allow-migrate=true")
+        src = co.wait_where(cluster, "vm1", lambda w: len(w) == 1, 60)[0]
+        cluster.settle(60)
+        co.record("TransientDomain start (crm -w configure primitive, guest acked)", t())
+        assert libvirt_node.ping(channel(cluster, src), "start")
+        assert len(qemu_of(GUEST)) == 1
+
+        # live migration
+        dst = next(n for n in cluster.nodes if n != src)
+        t = co.Timer()
+        co.sh(cluster, ["crm_resource", "--move", "-r", "vm1", "-N", dst])
+        co.wait_where(cluster, "vm1", lambda w: w == [dst], 90)
+        cluster.settle(90)
+        co.record("TransientDomain live migration (crm_resource --move)", t())
+        seq = [(o.op, o.node, o.rc) for o in co.ops(cluster, "vm1") if o.op not in ("monitor", "probe")]
+        assert seq == [("start", src, 0), ("migrate_to", src, 0), ("migrate_from", dst, 0), ("stop", src, 0)], seq
+        assert libvirt_node.ping(channel(cluster, dst), "moved")
+        assert len(qemu_of(GUEST)) == 1
+        co.sh(cluster, ["crm_resource", "--clear", "-r", "vm1"])
+
+        # power cut of the node running the guest
+        victim = dst
+        before = len(co.ops(cluster, "vm1"))
+        t = co.Timer()
+        cluster.kill_node(victim)
+        now = co.wait_where(cluster, "vm1", lambda w: len(w) == 1 and w[0] != victim, 120, exclude=(victim,))
+        cluster.settle(90, viewer=now[0])
+        co.record("TransientDomain failover after SIGKILL of its node (fence + cold start)", t())
+        assert any(f"plug={victim} off done" in c for c in cluster.fence_calls())
+        assert libvirt_node.ping(channel(cluster, now[0]), "failover")
+        assert len(qemu_of(GUEST)) == 1
+
+        # the node comes back: nothing runs twice
+        cluster.start_node(victim)
+        cluster.settle(90)
+        assert cluster.where("vm1") == now
+        after = co.ops(cluster, "vm1")[before:]
+        starts = [o for o in after if o.op == "start"]
+        assert [(o.node, o.rc) for o in starts] == [(now[0], 0)], after
+        probes = [o for o in after if o.op == "probe" and o.node == victim]
+        assert probes and probes[-1].rc == 7, after
+        assert len(qemu_of(GUEST)) == 1
+        assert co.failed_actions(cluster) == []
+    finally:
+        co.remove(cluster, "vm1")
+    assert qemu_of(GUEST) == []
