@@ -14,7 +14,7 @@ import time
 import pytest
 
 from harness import agent_env, agent_path, run_agent
-from rigs import lxc_ve
+from rigs import lxc_ve, lxc_ve_fakecriu
 
 pytestmark = [pytest.mark.root, pytest.mark.lxc]
 
@@ -36,10 +36,10 @@ def agent(action, name, rsctmp, interval=None, timeout_ms=30000, **extra):
                      rsctmp=rsctmp, instance="ve-" + name)
 
 
-def node_agent(node, action, name, rsctmp, interval=None, timeout_ms=30000, meta=None, **extra):
+def node_agent(node, action, name, rsctmp, interval=None, timeout_ms=30000, meta=None, env=None, **extra):
     """Run the agent inside a node's namespaces, like pacemaker-execd on that node."""
     env = agent_env(agent_path(AGENT), params(name, **extra), interval=interval, timeout_ms=timeout_ms,
-                    rsctmp=rsctmp, instance="ve-" + name, meta=meta)
+                    rsctmp=rsctmp, instance="ve-" + name, meta=meta, env=env)
     t = time.monotonic()
     r = subprocess.run(node.wrap([agent_path(AGENT), action]), env=env, stdin=subprocess.DEVNULL,
                        capture_output=True, text=True, timeout=timeout_ms / 1000 + 10)
@@ -216,4 +216,54 @@ def test_two_nodes_checkpoint_migration(nodes, tmp_path):
         r1 = r2
         n1 = n2
     rc, err, _ = node_agent(n1, "stop", CT_MIG, r1)
+    assert rc == 0, err
+
+
+def test_two_nodes_checkpoint_flow_with_criu_double(nodes, tmp_path):
+    """The agent's checkpoint path end to end (CRIU >= 4.1 replaced by tests/rigs/lxc_ve_fakecriu.py)."""
+    n1, n2 = nodes
+    fake = lxc_ve_fakecriu.install()
+    lxc_ve_fakecriu.CALLS.unlink(missing_ok=True)
+    env = {"PATH": fake + ":/usr/sbin:/usr/bin:/sbin:/bin"}
+    r1, r2 = str(tmp_path / "rsc-n1"), str(tmp_path / "rsc-n2")
+    dumpdir = tmp_path / "dump"
+    dumpdir.mkdir()
+    images = dumpdir / ("ve-%s.dump" % CT_MIG)
+    meta = {"migrate_source": "n1", "migrate_target": "n2"}
+    kw = dict(env=env, dumpdir=str(dumpdir))
+    assert node_agent(n1, "validate-all", CT_MIG, r1, **kw)[0] == 0
+    rc, err, _ = node_agent(n1, "start", CT_MIG, r1, **kw)
+    assert rc == 0, err
+    rc, err, _ = node_agent(n1, "migrate_to", CT_MIG, r1, meta=meta, **kw)
+    assert rc == 0, err
+    assert (images / "inventory.img").exists()
+    assert lxc_ve.state(CT_MIG, node=n1) == "STOPPED"
+    rc, err, dt = node_agent(n2, "migrate_from", CT_MIG, r2, meta=meta, **kw)
+    assert rc == 0, err
+    assert dt < 5, "the restore's left-behind process must not hold the agent (stderr not captured)"
+    assert lxc_ve.state(CT_MIG, node=n2) == "RUNNING"
+    assert not images.exists()                                   # no dump left behind
+    assert node_agent(n1, "stop", CT_MIG, r1, **kw)[0] == 0
+    assert node_agent(n1, "monitor", CT_MIG, r1, interval=10000, **kw)[0] == 7
+    assert node_agent(n2, "monitor", CT_MIG, r2, interval=10000, **kw)[0] == 0
+
+    # back to n1, but the restore fails there: the dump stays, recovery restores on n2 (the source)
+    back = {"migrate_source": "n2", "migrate_target": "n1"}
+    rc, err, _ = node_agent(n2, "migrate_to", CT_MIG, r2, meta=back, **kw)
+    assert rc == 0, err
+    (images / "FAIL").touch()
+    rc, err, _ = node_agent(n1, "migrate_from", CT_MIG, r1, meta=back, **kw)
+    assert rc == 1 and "restore failed" in err, err
+    assert (images / "inventory.img").exists()
+    assert lxc_ve.state(CT_MIG, node=n1) == "STOPPED"
+    (images / "FAIL").unlink()                                    # the target's problem, not the images'
+    assert node_agent(n1, "stop", CT_MIG, r1, **kw)[0] == 0
+    assert node_agent(n2, "stop", CT_MIG, r2, **kw)[0] == 0
+    rc, err, _ = node_agent(n2, "start", CT_MIG, r2, **kw)
+    assert rc == 0, err
+    assert lxc_ve.state(CT_MIG, node=n2) == "RUNNING"
+    assert not images.exists()
+    restores = [c for c in lxc_ve_fakecriu.calls() if c.startswith("restore")]
+    assert len(restores) == 3                                     # n2 ok, n1 failed, n2 recovery
+    rc, err, _ = node_agent(n2, "stop", CT_MIG, r2, **kw)
     assert rc == 0, err
