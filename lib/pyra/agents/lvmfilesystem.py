@@ -366,15 +366,30 @@ class LVMFilesystem(Agent):
         if active or op.has_record():
             lvm = self._lvm(op)
             if active:
-                try:
-                    lvm.deactivate(vg, lv)
-                except LvmError as err:
-                    raise Failure("deactivating %s/%s failed: %s" % (vg, lv, err.reason)) from None
+                self._deactivate(op, lvm, vg, lv)
                 if lvm_dm.active_device(vg, lv) is not None:
                     raise Failure("%s/%s is still active after lvchange -an" % (vg, lv))
             self._release(op, lvm, vg, lv)
         op.state.record_stop()
         return codes.SUCCESS
+
+    @staticmethod
+    def _deactivate(op, lvm, vg, lv):
+        """lvchange -an, retried while the device is briefly "in use" (udev/blkid probes, or a mount namespace
+        created elsewhere that still holds a copy of our mount), within a share of the deadline."""
+        from pyra.backends.lvm import LvmError
+        window = op.deadline.share(0.5)
+        delay = 0.2
+        while True:
+            try:
+                lvm.deactivate(vg, lv)
+                return
+            except LvmError as err:
+                if "in use" not in err.reason or window.expired():
+                    raise Failure("deactivating %s/%s failed: %s" % (vg, lv, err.reason)) from None
+                op.log.info("%s/%s: %s; retrying", vg, lv, err.reason)
+                window.sleep(delay)
+                delay = min(1.0, delay * 1.5)
 
     def _release(self, op, lvm, vg, lv):
         """Give up ownership after a clean deactivation (best effort: a failure here is only logged)."""
