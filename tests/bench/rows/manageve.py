@@ -1,4 +1,5 @@
-"""Bench row: ocf:pyra:ManageVE monitor vs ocf:heartbeat:ManageVE monitor on the same simulated container.
+"""Bench rows: ocf:pyra:ManageVE monitor vs ocf:heartbeat:ManageVE monitor on the same simulated container,
+and ManageVE runtime=lxc vs ocf:heartbeat:lxc monitor on the same real busybox LXC container.
 
 Both agents talk to one vzctl: the contract simulator (tests/fakes/vzctl). The heartbeat agent hard-codes
 /usr/sbin/vzctl, so for the duration of the row /usr/sbin/vzctl is a symlink to the simulator; it is
@@ -17,6 +18,9 @@ if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
 HEARTBEAT = "/usr/lib/ocf/resource.d/heartbeat/ManageVE"
+HEARTBEAT_LXC = "/usr/lib/ocf/resource.d/heartbeat/lxc"
+LXC_CT = "pyra-ve-bench"
+LXC_PATH = "/var/lib/lxc"  # ocf:heartbeat:lxc has no lxcpath parameter
 SYSTEM_VZCTL = "/usr/sbin/vzctl"
 ROOT = "/var/tmp/pyra-ve/bench-vzsim"
 RSCTMP = "/run/pyra-ve/bench-rsctmp"
@@ -76,7 +80,25 @@ def comparisons():
                                        Command([pyra, "monitor"], a_env, expect=(expect,)),
                                        Command([HEARTBEAT, "monitor"], b_env, expect=(expect,)),
                                        goal=0.5, label_b="heartbeat"))
+            rows.append(_lxc_row(pyra))
             yield rows
     finally:
         sim.cleanup()
         shutil.rmtree(RSCTMP, ignore_errors=True)
+        from rigs import lxc_ve
+        lxc_ve.destroy(LXC_CT, lxcpath=LXC_PATH)
+
+
+def _lxc_row(pyra):
+    from rigs import lxc_ve
+    conf = lxc_ve.make_container(LXC_CT, lxcpath=LXC_PATH, force=True)
+    lxc_ve.run(["lxc-start", "-P", LXC_PATH, "-n", LXC_CT, "-d"])
+    base = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OCF_ROOT": "/usr/lib/ocf", "OCF_RA_VERSION_MAJOR": "1",
+            "OCF_RA_VERSION_MINOR": "1", "OCF_RESOURCE_INSTANCE": "bench-ve-lxc",
+            "OCF_RESKEY_CRM_meta_timeout": "20000", "OCF_RESKEY_CRM_meta_interval": "10000",
+            "HA_RSCTMP": RSCTMP, "LC_ALL": "C"}
+    a_env = dict(base, OCF_RESKEY_veid=LXC_CT, OCF_RESKEY_runtime="lxc", OCF_RESKEY_lxc_path=LXC_PATH)
+    b_env = dict(base, OCF_RESKEY_container=LXC_CT, OCF_RESKEY_config=str(conf))
+    return Comparison("ManageVE runtime=lxc monitor vs heartbeat:lxc (running)",
+                      Command([pyra, "monitor"], a_env), Command([HEARTBEAT_LXC, "monitor"], b_env),
+                      goal=0.5, label_b="heartbeat")
