@@ -211,11 +211,12 @@ class Agent:
             elif problems:
                 for problem in problems:
                     log.warning("%s", problem)
-                missing = [p for p in problems if p.param and self.schema.by_name[p.param].required]
-                if missing and action in ("monitor", "stop") and not op.has_record():
-                    # Without its required parameters and without a record of a start here, this node
-                    # cannot have started the resource since boot (DESIGN §5): the policy decides.
-                    raise ConfigError(str(missing[0]))
+                unusable = [p for p in problems if p.param and self.schema.by_name[p.param].required]
+                if unusable and action in ("monitor", "stop") and not op.has_record():
+                    # A required parameter missing or invalid, and no record of a start here: this node
+                    # cannot have started the resource since boot (DESIGN §5), so the policy answers
+                    # (probe 7, stop 0, recurring monitor 1) instead of the agent guessing without it.
+                    raise ConfigError(str(unusable[0]))
             method = getattr(self, action.replace("-", "_"))
             code = method(op)
             if code is None:
