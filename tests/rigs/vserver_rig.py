@@ -64,12 +64,14 @@ def _proc_start(pid):
 class Rig:
     """Guests in a private config root. ``confdir`` is what the agent's `confdir` parameter gets."""
 
-    def __init__(self, tag):
+    def __init__(self, tag, confdir=None):
+        """``confdir``: put the config dirs there instead (e.g. on the cluster rig's shared storage)."""
         self.root = WORK / tag
-        self.confdir = str(self.root / "vservers")
+        self.confdir = confdir or str(self.root / "vservers")
         self.names = []
         shutil.rmtree(self.root, ignore_errors=True)
-        os.makedirs(self.confdir)
+        os.makedirs(self.root)
+        os.makedirs(self.confdir, exist_ok=True)
 
     def env(self):
         return dict(os.environ, PYRA_VS_CONFDIR=self.confdir)
@@ -156,6 +158,7 @@ class Rig:
                 self.wait_gone(name)
             if self.cfg(name).is_dir():
                 self.sim(name, "stop")   # removes its addresses and run files
+                shutil.rmtree(self.cfg(name), ignore_errors=True)
             rec = self.context(name)
             if rec:      # stale after a kill without util-vserver's cleanup (config dir gone)
                 for p in (SIM_RUNDIR / "ctx" / rec["xid"], SIM_RUNDIR / "run" / name):
