@@ -1,0 +1,126 @@
+"""Build the storage test guest: a stock Debian kernel (with device-mapper, dlm, configfs as modules) and a
+busybox initramfs that mounts the HOST's root read-only over 9p with a tmpfs overlay, then runs
+``guest_init.sh`` from this directory as PID 1. The guest therefore runs the host's own lvm2, python3 and
+this source tree, unchanged; the only thing it adds is a kernel with device-mapper.
+
+Cached in /var/cache/pyra-test/lvm/guest (rebuilt when a file is missing or this file is newer). The kernel
+.deb comes from ``apt-get download`` (nothing is installed). Needs busybox-static, kmod, dpkg-deb, gzip.
+Usable as a script: ``/usr/bin/python3 build.py``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("PYRA_LVM_CACHE", "/var/cache/pyra-test/lvm")) / "guest"
+MODULES = ("crc32c_generic", "virtio_pci", "virtio_blk", "9pnet_virtio", "9p", "overlay", "dm_mod", "ext4",
+           "xfs", "loop")
+
+INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /etc/pyra-modules); do modprobe "$m" 2>/dev/null || echo "[pyra-initrd] modprobe $m failed"; done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=524288 hostroot /lower || { echo "[pyra-initrd] no 9p root"; poweroff -f; }
+mount -t tmpfs -o size=1g tmpfs /upper
+mkdir -p /upper/u /upper/w
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w /newroot || { echo "[pyra-initrd] overlay failed"; poweroff -f; }
+K=$(cat /etc/pyra-kver)
+mkdir -p /newroot/lib/modules /newroot/pyra-out
+cp -a /lib/modules/$K /newroot/lib/modules/
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 out /newroot/pyra-out || echo "[pyra-initrd] no out share"
+mount --move /dev /newroot/dev
+umount /proc /sys
+exec switch_root /newroot ${pyra_init:-/bin/sh}
+"""
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def _run(argv, cwd=None, timeout=600):
+    r = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise BuildError(f"{' '.join(map(str, argv))} failed ({r.returncode}): {r.stderr.strip()[-500:]}")
+    return r.stdout
+
+
+def kernel_package():
+    for line in _run(["apt-cache", "depends", "linux-image-amd64"]).splitlines():
+        line = line.strip()
+        if line.startswith("Depends: linux-image-"):
+            return line.split()[1]
+    raise BuildError("apt-cache depends linux-image-amd64: no linux-image-* dependency")
+
+
+def images():
+    return CACHE / "vmlinuz", CACHE / "initrd.img"
+
+
+def up_to_date():
+    kernel, initrd = images()
+    return kernel.exists() and initrd.exists() and initrd.stat().st_mtime >= Path(__file__).stat().st_mtime
+
+
+def build(force=False):
+    if up_to_date() and not force:
+        return images()
+    if not os.path.exists("/bin/busybox") or "statically" not in _run(["file", "-L", "/bin/busybox"]):
+        raise BuildError("/bin/busybox missing or not static: apt-get install busybox-static")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    pkg = kernel_package()
+    kver = pkg[len("linux-image-"):]
+    debs = sorted(CACHE.glob(pkg + "_*.deb"))
+    if not debs:
+        _run(["apt-get", "download", "-q", pkg], cwd=CACHE)
+        debs = sorted(CACHE.glob(pkg + "_*.deb"))
+        if not debs:
+            raise BuildError(f"apt-get download {pkg} left no .deb in {CACHE}")
+    kroot = CACHE / "kroot"
+    if not (kroot / "boot" / ("vmlinuz-" + kver)).exists():
+        shutil.rmtree(kroot, ignore_errors=True)
+        _run(["dpkg-deb", "-x", debs[-1], kroot])
+        _run(["depmod", "-b", kroot, kver])
+    root = CACHE / "initrd-root"
+    shutil.rmtree(root, ignore_errors=True)
+    for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "lower", "upper", "newroot", f"lib/modules/{kver}"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+    files = set()
+    for mod in MODULES:
+        out = _run(["modprobe", "-d", kroot, "-S", kver, "--show-depends", mod])
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0] == "insmod":
+                files.add(parts[1])
+    for f in files:
+        rel = os.path.relpath(f, kroot)
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, root / rel)
+    for name in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
+        shutil.copy(kroot / "lib" / "modules" / kver / name, root / "lib" / "modules" / kver / name)
+    _run(["depmod", "-b", root, kver])
+    (root / "etc" / "pyra-modules").write_text(" ".join(MODULES) + "\n")
+    (root / "etc" / "pyra-kver").write_text(kver + "\n")
+    (root / "init").write_text(INIT)
+    os.chmod(root / "init", 0o755)
+    kernel, initrd = images()
+    shutil.copy(kroot / "boot" / ("vmlinuz-" + kver), kernel)
+    listing = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
+    cpio = subprocess.run(["/bin/busybox", "cpio", "-o", "-H", "newc"], cwd=root, input=listing,
+                          capture_output=True, check=True).stdout
+    tmp = initrd.with_suffix(".tmp")
+    subprocess.run(["gzip", "-1"], input=cpio, stdout=open(tmp, "wb"), check=True)
+    os.replace(tmp, initrd)
+    return images()
+
+
+if __name__ == "__main__":
+    print(build(force="--force" in sys.argv))
