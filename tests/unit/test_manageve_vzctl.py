@@ -77,6 +77,26 @@ def test_monitor_is_one_status_query(sim, rsctmp):
     assert sim.calls() == ["status 101"]
 
 
+def test_monitor_path_stays_lean(sim, rsctmp):
+    """The monitor imports neither subprocess nor re/json/logging (each costs ms on every call)."""
+    import subprocess
+    import sys
+    from harness import REPO, agent_env
+    sim.create("101")
+    assert agent(sim, "start", rsctmp).rc == 0
+    env = agent_env(AGENT, {"veid": "101", "vzctl": VZCTL}, interval=10000, rsctmp=rsctmp, instance="ve-res",
+                    env=sim.env)
+    code = ("import sys; sys.path.insert(0, %r); sys.argv = ['ManageVE', 'monitor']\n"
+            "from pyra.agents.manageve import ManageVE\n"
+            "rc = ManageVE().main()\n"
+            "print(rc, sorted(m for m in ('subprocess', 're', 'json', 'logging', 'lxml') if m in sys.modules))"
+            % os.path.join(REPO, "lib"))
+    out = subprocess.run(["/usr/bin/python3", "-S", "-c", code], env=env, capture_output=True, text=True,
+                         timeout=30).stdout
+    assert out.strip() == "0 []", out
+    assert open(os.path.join(REPO, "agents", AGENT)).readline().strip() == "#!/usr/bin/python3 -S"
+
+
 def test_start_waits_for_init(sim, rsctmp):
     sim.create("101", BOOT_DELAY="1.0")
     r = agent(sim, "start", rsctmp)

@@ -336,9 +336,7 @@ class ManageVE(Agent):
             return codes.SUCCESS
         if state == PAUSED:
             return op.degraded(detail)
-        if state == MISSING and not op.has_record():
-            return op.not_running(detail)
-        return op.not_running(detail)
+        return op.not_running(detail)  # down or not defined here: 7, or 1 when our record says it ran
 
     def start(self, op):
         rt = self._runtime(op, need_config=True)
