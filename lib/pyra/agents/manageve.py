@@ -138,6 +138,11 @@ class LxcRuntime:
             if result.rc == 127:
                 raise MissingEnvironment("LXC (lxc-info) is not installed on this node")
             raise Failure("cannot read the container state: %s" % result.summary())
+        if state == lxc.MISSING and self.lxc.config:
+            # started with lxc-start -f: LXC only knows the container while it runs
+            if os.path.isfile(self.lxc.config):
+                return DOWN, "stopped"
+            return MISSING, "lxc_config %s is not visible on this node" % self.lxc.config
         if state == lxc.MISSING:
             return MISSING, "container %s is not defined in %s" % (self.veid, self.lxc.lxcpath or "the lxcpath")
         if state == lxc.RUNNING:

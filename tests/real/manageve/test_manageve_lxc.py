@@ -129,6 +129,32 @@ def test_undefined_container(rsctmp):
     assert agent("stop", "pyra-ve-nosuch", rsctmp).rc == 0
 
 
+def test_container_from_a_config_file(tmp_path, rsctmp):
+    """lxc_config: a container that is not defined in lxc_path, started with lxc-start -f."""
+    name = "pyra-ve-cfg"
+    conf = lxc_ve.make_container(name, force=True)
+    other = tmp_path / "lxcpath"
+    other.mkdir()
+    cfg = tmp_path / "ct.conf"
+    cfg.write_text(conf.read_text())
+    p = {"veid": name, "runtime": "lxc", "lxc_path": str(other), "lxc_config": str(cfg)}
+    try:
+        assert run_agent(AGENT, "monitor", p, rsctmp=rsctmp).rc == 7
+        r = run_agent(AGENT, "start", p, rsctmp=rsctmp)
+        assert r.rc == 0, r
+        assert lxc_ve.state(name, lxcpath=other) == "RUNNING"
+        assert run_agent(AGENT, "monitor", p, rsctmp=rsctmp, interval=10000).rc == 0
+        assert run_agent(AGENT, "stop", p, rsctmp=rsctmp).rc == 0
+        assert run_agent(AGENT, "monitor", p, rsctmp=rsctmp, interval=10000).rc == 7
+        cfg.unlink()
+        assert run_agent(AGENT, "monitor", p, rsctmp=rsctmp).rc == 7
+        r = run_agent(AGENT, "start", p, rsctmp=rsctmp)
+        assert r.rc == 5 and "lxc_config" in r.exit_reason, r
+    finally:
+        lxc_ve.stop(name, lxcpath=other)
+        lxc_ve.destroy(name)
+
+
 def test_lxc_params_need_lxc_runtime(rsctmp):
     r = run_agent(AGENT, "validate-all", {"veid": "101", "lxc_path": LXCPATH}, rsctmp=rsctmp)
     assert r.rc == 6 and "runtime=lxc" in r.exit_reason
