@@ -20,6 +20,7 @@ class DomainConfig:
     """A parsed domain XML."""
 
     def __init__(self, text):
+        refuse_dtd(text)
         try:
             self.root = ET.fromstring(text)
         except ET.ParseError as err:
@@ -78,7 +79,10 @@ class DomainConfig:
         unit = (el.get("unit") or "KiB").lower()
         factor = {"b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1 << 20, "mib": 1 << 20,
                   "mb": 10 ** 6, "g": 1 << 30, "gib": 1 << 30, "gb": 10 ** 9, "t": 1 << 40, "tib": 1 << 40,
-                  "tb": 10 ** 12}.get(unit, 1024)
+                  "tb": 10 ** 12, "p": 1 << 50, "pib": 1 << 50, "pb": 10 ** 15, "e": 1 << 60, "eib": 1 << 60,
+                  "eb": 10 ** 18}.get(unit)
+        if factor is None:
+            return 0  # a unit libvirt does not know either: no memory utilization rather than a wrong one
         return int(int(el.text.strip()) * factor // (1 << 20))
 
     def disk_sources(self):
@@ -124,6 +128,25 @@ class DomainConfig:
 
     def tostring(self):
         return ET.tostring(self.root, encoding="unicode")
+
+
+def refuse_dtd(text):
+    """Refuse a document with a DOCTYPE (hence any ENTITY declaration) before ElementTree expands anything:
+    libvirt never writes one, and entities are the way to billion laughs and external (SYSTEM) references.
+    A streaming expat pass stops at the first declaration; syntax errors are left to the real parse."""
+    import pyexpat
+
+    def refuse(*_args):
+        raise DomainXMLError("DTDs and entities are not allowed in a domain XML (it has a DOCTYPE/ENTITY)")
+    parser = pyexpat.ParserCreate()
+    parser.SetParamEntityParsing(pyexpat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    try:
+        parser.Parse(text, True)
+    except pyexpat.ExpatError:
+        pass
 
 
 def channel_path(root_or_text, name=STARTUP_CHANNEL, need_path=True):
