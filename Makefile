@@ -23,7 +23,7 @@ test-unit:
 
 install: man
 	install -d $(DESTDIR)$(OCFDIR) $(DESTDIR)$(PYDIR) $(DESTDIR)$(MANDIR)
-	for a in $(AGENTS); do install -m 0755 agents/$$a $(DESTDIR)$(OCFDIR)/$$a; done
+	for a in $(AGENTS); do sed "s|/usr/lib/python3/dist-packages|$(PYDIR)|" lib/pyra/agents/launch.py > $(DESTDIR)$(OCFDIR)/$$a; chmod 0755 $(DESTDIR)$(OCFDIR)/$$a; done
 	rm -rf $(DESTDIR)$(PYDIR)/pyra
 	cp -r lib/pyra $(DESTDIR)$(PYDIR)/pyra
 	find $(DESTDIR)$(PYDIR)/pyra -name __pycache__ -prune -exec rm -rf {} +

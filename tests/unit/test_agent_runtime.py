@@ -173,3 +173,16 @@ def test_missing_required_parameter_with_record_asks_the_agent(rsctmp):
     environ["OCF_RESKEY_CRM_meta_interval"] = "0"
     assert cls().main(["agent", "monitor"], environ) == 7  # the agent decided (probe after crash)
     assert cls.calls == ["monitor"]
+
+
+def test_every_agent_executable_is_registered_and_vice_versa():
+    from pyra.agents import AGENTS
+    assert sorted(AGENTS) == list_agents()
+
+
+def test_unknown_agent_name_is_refused(tmp_path):
+    link = tmp_path / "NoSuchAgent"
+    link.symlink_to(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "lib", "pyra",
+                                 "agents", "launch.py"))
+    result = run_agent(str(link), "monitor")
+    assert result.rc == 5 and "no pyra agent is named NoSuchAgent" in result.exit_reason

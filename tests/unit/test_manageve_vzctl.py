@@ -94,7 +94,7 @@ def test_monitor_path_stays_lean(sim, rsctmp):
     out = subprocess.run(["/usr/bin/python3", "-S", "-c", code], env=env, capture_output=True, text=True,
                          timeout=30).stdout
     assert out.strip() == "0 []", out
-    assert open(os.path.join(REPO, "agents", AGENT)).readline().strip() == "#!/usr/bin/python3 -S"
+    assert open(os.path.join(REPO, "agents", AGENT)).readline().strip() == "#!/usr/bin/python3 -S"  # the shared launcher
 
 
 def test_start_waits_for_init(sim, rsctmp):
