@@ -41,14 +41,6 @@ _veid_check.check_name = "container id"
 _veid_check.environmental = False
 
 
-def _quick_runner(op):
-    """Status queries without the subprocess module (see pyra.backends.vzctl_spawn)."""
-    def quick(argv, timeout=None):
-        from pyra.backends.vzctl_spawn import run_quick
-        return run_quick(argv, op.deadline, timeout, op.log.trace_command)
-    return quick
-
-
 class VzRuntime:
     """The vzctl runtime: one `vzctl status` per query."""
 
@@ -58,7 +50,7 @@ class VzRuntime:
         from pyra.backends.vzctl import Vzctl
         self.op = op
         self.veid = veid
-        self.vz = Vzctl(op.run, op.deadline, binary, quick=_quick_runner(op))
+        self.vz = Vzctl(op.run, op.deadline, binary)
 
     def query(self):
         """(state, detail) with state one of RUNNING PAUSED DOWN MISSING."""
@@ -129,7 +121,7 @@ class LxcRuntime:
         from pyra.backends.lxc import Lxc
         self.op = op
         self.veid = veid
-        self.lxc = Lxc(op.run, op.deadline, veid, lxc_path, lxc_config, quick=_quick_runner(op))
+        self.lxc = Lxc(op.run, op.deadline, veid, lxc_path, lxc_config)
 
     def query(self):
         from pyra.backends import lxc

@@ -58,9 +58,8 @@ def parse_criu_version(text):
 class Lxc:
     """Calls to the lxc-* tools for one container, through ``run`` under ``deadline``."""
 
-    def __init__(self, run, deadline, name, lxcpath=None, config=None, quick=None):
+    def __init__(self, run, deadline, name, lxcpath=None, config=None):
         self._run = run
-        self._quick = quick or run  # a cheaper runner for the read-only state query (monitor path)
         self.deadline = deadline
         self.name = name
         self.lxcpath = lxcpath
@@ -74,7 +73,7 @@ class Lxc:
 
     def state(self):
         """Returns (state or None, CommandResult)."""
-        result = self._quick(self._argv("lxc-info", "-sH"))
+        result = self._run(self._argv("lxc-info", "-sH"))
         return parse_state(result.rc, result.stdout) if not result.timed_out else None, result
 
     def start(self):

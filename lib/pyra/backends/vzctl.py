@@ -77,9 +77,8 @@ def parse_status(text):
 class Vzctl:
     """Calls to one vzctl binary through ``run`` (pyra.host.command.run semantics) under ``deadline``."""
 
-    def __init__(self, run, deadline, binary="vzctl", lock_wait=0.25, quick=None):
+    def __init__(self, run, deadline, binary="vzctl", lock_wait=0.25):
         self._run = run
-        self._quick = quick or run  # a cheaper runner for the read-only status query (monitor path)
         self.deadline = deadline
         self.binary = binary
         self.lock_wait = lock_wait
@@ -98,7 +97,7 @@ class Vzctl:
 
     def status(self, ctid):
         """Returns (Status or None, CommandResult). None when vzctl failed or printed something unknown."""
-        result = self._quick([self.binary, "status", ctid], timeout=None)
+        result = self._run([self.binary, "status", ctid], timeout=None)
         if not result.ok:
             return None, result
         try:

@@ -18,41 +18,33 @@ def _pids():
             yield int(name)
 
 
+def _stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (state first), or None when the process is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            data = handle.read()
+        return data[data.rindex(b")") + 2:].split()
+    except (OSError, ValueError):
+        return None
+
+
 def start_time(pid):
     """The process start time in clock ticks since boot (field 22 of /proc/PID/stat), or None if gone.
 
     A (pid, start_time) pair identifies a process even after its PID is recycled."""
+    fields = _stat_fields(pid)
     try:
-        with open("/proc/%d/stat" % pid, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    try:
-        rest = data[data.rindex(b")") + 2:].split()
-        return int(rest[19])
+        return int(fields[19]) if fields else None
     except (ValueError, IndexError):
         return None
 
 
 def alive(pid, started=None):
     """True if ``pid`` exists (and, when ``started`` is given, is the same process) and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as handle:
-            data = handle.read()
-    except OSError:
+    fields = _stat_fields(pid)
+    if not fields or fields[0] in (b"Z", b"X"):
         return False
-    try:
-        rest = data[data.rindex(b")") + 2:].split()
-    except ValueError:
-        return False
-    if rest[0] in (b"Z", b"X"):
-        return False
-    if started is not None:
-        try:
-            return int(rest[19]) == int(started)
-        except (ValueError, IndexError):
-            return False
-    return True
+    return started is None or (len(fields) > 19 and fields[19] == b"%d" % int(started))
 
 
 def cmdline(pid):
