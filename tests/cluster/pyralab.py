@@ -682,32 +682,11 @@ class Lab:
 
 
 def reaper(argv):
-    """Run argv as a child subreaper that reaps orphans at once (PID 1 here reaps lazily, and libvirt's
-    destroy waits until QEMU is really gone); forwards SIGTERM/SIGINT/SIGHUP; exits with argv's status."""
-    import ctypes
-    if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
-        return 126
-    child = os.fork()
-    if child == 0:
-        try:
-            os.execvp(argv[0], argv)
-        finally:
-            os._exit(127)
-
-    def forward(sig, _frame):
-        try:
-            os.kill(child, sig)
-        except ProcessLookupError:
-            pass
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, forward)
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return 0
-        if pid == child:
-            return os.waitstatus_to_exitcode(status) & 0xFF
+    """Run argv as a child subreaper (the libvirt rig's): PID 1 here reaps lazily, and libvirt's destroy waits
+    until QEMU is really gone."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from rigs.libvirt_reaper import run
+    return run(argv)
 
 
 def main(argv):

@@ -17,13 +17,18 @@ PR_SET_CHILD_SUBREAPER = 36
 def main() -> int:
     if len(sys.argv) < 2:
         sys.exit(__doc__)
+    return run(sys.argv[1:])
+
+
+def run(argv) -> int:
+    """Run ``argv`` under this process as a child subreaper; returns its exit status."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed: errno %d" % ctypes.get_errno())
     child = os.fork()
     if child == 0:
         try:
-            os.execvp(sys.argv[1], sys.argv[1:])
+            os.execvp(argv[0], argv)
         finally:
             os._exit(127)
 

@@ -1,70 +1,38 @@
 """A guest's emulator process, found without libvirtd: for probe/monitor/stop when libvirtd is down or hung.
 
-QEMU started by libvirt carries ``-uuid <domain uuid>`` and ``-name guest=<name>`` on its command line; we scan
-/proc for that (about 1 ms per 100 processes) and never touch a process whose command line does not match both.
+QEMU started by libvirt carries ``-uuid <domain uuid>`` and ``-name guest=<name>,...`` on its command line; we
+scan /proc for that (pyra.host.processes) and never touch a process whose command line does not match both.
 """
 
-import os
-import signal
-import time
+from pyra.host import processes
+
+SIGTERM = 15
+SIGKILL = 9
 
 
-def _cmdline(pid):
+def _is_emulator_of(argv, uuid, name):
     try:
-        with open("/proc/%s/cmdline" % pid, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return b""
-
-
-def _zombie(pid):
-    try:
-        with open("/proc/%s/stat" % pid, "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
+        index = argv.index("-uuid")
+    except ValueError:
+        return False
+    if index + 1 >= len(argv) or argv[index + 1] != uuid:
+        return False
+    if name is None:
         return True
+    guest = "guest=" + name
+    return any(guest in arg.split(",") for arg in argv)
 
 
 def emulator_pids(uuid, name=None):
-    """PIDs of live processes whose argv contains ``-uuid <uuid>`` (and ``guest=<name>`` when given)."""
+    """PIDs of live processes whose argv has ``-uuid <uuid>`` (and ``guest=<name>`` when given)."""
     if not uuid:
         return []
-    needle = b"\0-uuid\0" + uuid.encode() + b"\0"
-    guest = ("guest=" + name).encode() if name else None
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        cmd = _cmdline(entry)
-        if needle not in cmd:
-            continue
-        if guest is not None and guest not in cmd:
-            continue
-        if not _zombie(entry):
-            found.append(int(entry))
-    return found
+    found = processes.find_by_cmdline(lambda argv: _is_emulator_of(argv, uuid, name))
+    return [pid for pid in found if processes.alive(pid)]
 
 
 def kill_emulator(uuid, name, deadline, log=None):
-    """SIGTERM the guest's emulator, then SIGKILL after half the remaining time. True when none is left."""
-    pids = emulator_pids(uuid, name)
-    if not pids:
-        return True
-    for sig, share in ((signal.SIGTERM, 0.5), (signal.SIGKILL, 1.0)):
-        for pid in pids:
-            if log:
-                log.warning("sending %s to emulator pid %d of %s", sig.name, pid, name)
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        until = deadline.share(share)
-        while not until.expired():
-            pids = emulator_pids(uuid, name)
-            if not pids:
-                return True
-            time.sleep(0.05)
-        pids = emulator_pids(uuid, name)
-        if not pids:
-            return True
-    return not emulator_pids(uuid, name)
+    """SIGTERM the guest's emulator, then SIGKILL for the rest of the deadline. True when none is left."""
+    left = processes.terminate_in_stages(lambda: emulator_pids(uuid, name), deadline,
+                                         stages=((SIGTERM, 0.5), (SIGKILL, 1.0)), log=log, poll=0.05)
+    return not left
