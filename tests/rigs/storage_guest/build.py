@@ -1,6 +1,7 @@
 """Build the storage test guest: a stock Debian kernel (with device-mapper, dlm, configfs as modules) and a
 busybox initramfs that mounts the HOST's root read-only over 9p with a tmpfs overlay, then runs
-``guest_init.sh`` from this directory as PID 1. The guest therefore runs the host's own lvm2, python3 and
+the program named by ``pyra_init=`` on the kernel command line as PID 1 (``guest.py`` passes
+``guest_init.py`` from this directory). The guest therefore runs the host's own lvm2, python3 and
 this source tree, unchanged; the only thing it adds is a kernel with device-mapper.
 
 Cached in /var/cache/pyra-test/lvm/guest (rebuilt when a file is missing or this file is newer). The kernel
@@ -18,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("PYRA_LVM_CACHE", "/var/cache/pyra-test/lvm")) / "guest"
 MODULES = ("crc32c_generic", "virtio_pci", "virtio_blk", "9pnet_virtio", "9p", "overlay", "dm_mod", "ext4",
-           "xfs", "loop")
+           "xfs", "loop", "configfs", "dlm")
 
 INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -52,6 +53,16 @@ def _run(argv, cwd=None, timeout=600):
     return r.stdout
 
 
+def _static(path):
+    """True when ``path`` is an ELF executable without a program interpreter (statically linked)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError:
+        return False
+    return head[:4] == b"\x7fELF" and b"ld-linux" not in head
+
+
 def kernel_package():
     for line in _run(["apt-cache", "depends", "linux-image-amd64"]).splitlines():
         line = line.strip()
@@ -72,7 +83,7 @@ def up_to_date():
 def build(force=False):
     if up_to_date() and not force:
         return images()
-    if not os.path.exists("/bin/busybox") or "statically" not in _run(["file", "-L", "/bin/busybox"]):
+    if not _static("/bin/busybox"):
         raise BuildError("/bin/busybox missing or not static: apt-get install busybox-static")
     CACHE.mkdir(parents=True, exist_ok=True)
     pkg = kernel_package()
@@ -113,12 +124,14 @@ def build(force=False):
     os.chmod(root / "init", 0o755)
     kernel, initrd = images()
     shutil.copy(kroot / "boot" / ("vmlinuz-" + kver), kernel)
-    listing = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
+    listing = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True, timeout=60).stdout
     cpio = subprocess.run(["/bin/busybox", "cpio", "-o", "-H", "newc"], cwd=root, input=listing,
-                          capture_output=True, check=True).stdout
+                          capture_output=True, check=True, timeout=120).stdout
     tmp = initrd.with_suffix(".tmp")
-    subprocess.run(["gzip", "-1"], input=cpio, stdout=open(tmp, "wb"), check=True)
+    with open(tmp, "wb") as out:
+        subprocess.run(["gzip", "-1"], input=cpio, stdout=out, check=True, timeout=120)
     os.replace(tmp, initrd)
+    shutil.rmtree(root, ignore_errors=True)
     return images()
 
 
