@@ -97,6 +97,17 @@ def test_why_skips_device_mapper_noise():
     assert "rc 5" in lvm.why(CommandResult(["lvm", "lvchange"], 5, "", DM_NOISE))
 
 
+def test_why_prefers_the_error_over_warnings():
+    # lvm 2.03.16 in the guest, an LV on a missing PV activated without --activationmode partial
+    stderr = ("  WARNING: Couldn't find device with uuid HeI3LN-QiiE-AmGL-7VPG-sAjv-Ei5t-OD0hir.\n"
+              "  WARNING: VG pyra_lvg_p is missing PV HeI3LN-QiiE-AmGL-7VPG-sAjv-Ei5t-OD0hir (last written to "
+              "/dev/vdd).\n"
+              "  Refusing activation of partial LV pyra_lvg_p/span.  Use '--activationmode partial' to override.\n")
+    assert lvm.why(CommandResult(["lvm", "lvchange"], 5, "", stderr)).startswith("Refusing activation of partial")
+    only = "  WARNING: something odd.\n"
+    assert lvm.why(CommandResult(["lvm", "lvchange"], 5, "", only)) == "WARNING: something odd."
+
+
 def test_vg_report_with_noise_on_stderr():
     run = FakeRun({"vgs": (0, "  pyra_lvm_sid|wz--n-||nodeA|t1,t2|0|3\n", DM_NOISE)})
     row = lvm.Lvm(run).vg("pyra_lvm_sid")

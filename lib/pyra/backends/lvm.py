@@ -27,14 +27,20 @@ class LvmError(Exception):
 
 
 def why(result):
-    """The first meaningful line of an lvm command's stderr (without device-mapper/fd noise)."""
+    """The first meaningful line of an lvm command's stderr (without device-mapper/fd noise), preferring an
+    error over the WARNINGs LVM prints before it (e.g. "Couldn't find device with uuid" before "Refusing
+    activation of partial LV"); a WARNING only when nothing else was said."""
     if result.timed_out:
         return "%s timed out after %.0fs" % (" ".join(result.argv[:2]), result.duration)
+    warning = None
     for line in (result.stderr or "").splitlines():
         line = line.strip()
-        if line and not any(n in line for n in NOISE):
+        if not line or any(n in line for n in NOISE):
+            continue
+        if not line.startswith("WARNING:"):
             return line
-    return "%s exited with rc %s" % (" ".join(result.argv[:2]), result.rc)
+        warning = warning or line
+    return warning or "%s exited with rc %s" % (" ".join(result.argv[:2]), result.rc)
 
 
 def _rows(text, fields):

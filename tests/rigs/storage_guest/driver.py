@@ -434,7 +434,7 @@ def partial(sc, ctx):
     sc.check("nodeA sees VG p with one PV missing", r.stdout.strip(), "1")
     span = {"vgname": VP, "lvname": "span"}
     r = pm.agent("start", span, "span")
-    sc.rc("LV on the missing PV: start refused without partial_activation", r, 1, reason="activating")
+    sc.rc("LV on the missing PV: start refused without partial_activation", r, 1, reason="partial")
     sc.check("not active", dm_active(VP, "span"), False)
     sc.rc("stop after the refused start", pm.agent("stop", span, "span"), 0)
     sp = dict(span, partial_activation="true")
