@@ -4,16 +4,50 @@ Owns the reading of Pacemaker's per-node logs ("Result of <op> operation for <rs
 operation records, so a test can assert "migrate_to ran on the source, migrate_from on the target, no start",
 or "started exactly once", from Pacemaker's own account rather than from the agent.
 """
+import os
 import re
 import time
 
 import pyralab
 
-TIMES = []  # (what, seconds): scenario 7, printed at the end of the test session
+TIMES = []  # (what, seconds, agent, kind): scenario 7, printed and written to TIMINGS at the end of a session
+TIMINGS = "/var/tmp/pyra-pcmk-timings.json"  # beside the rig's dir, which `down` removes
 
 
-def record(what, seconds):
-    TIMES.append((what, seconds))
+def record(what, seconds, agent=None, kind=None):
+    """Note a measured time; agent + kind (start, migrate, failover, ...) make it a row of the per-agent table."""
+    TIMES.append((what, seconds, agent, kind))
+
+
+def write_timings(path=TIMINGS):
+    """{"agents": {agent: {kind: seconds}}, "all": [{what, seconds, agent, kind}]} as JSON; returns path."""
+    import json
+    table = {}
+    for what, seconds, agent, kind in TIMES:
+        if agent and kind:
+            table.setdefault(agent, {})[kind] = round(seconds, 2)
+    doc = {"agents": table, "all": [{"what": w, "seconds": round(s, 2), "agent": a, "kind": k}
+                                    for w, s, a, k in TIMES]}
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
+    return path
+
+
+EXEC_TIME = re.compile(r"pacemaker-execd.* (\S+) (\S+) \(call \d+, PID \d+\) exited with status \d+ "
+                       r"\(execution time ([\d.]+)(ms|s)")
+
+
+def exec_seconds(lab, rsc, op, node):
+    """How long the agent itself took for the last `op` of rsc on node (pacemaker-execd's own log line)."""
+    found = None
+    for line in lab.pacemaker_log(node).splitlines():
+        m = EXEC_TIME.search(line)
+        if m and m.group(1) == rsc and m.group(2) == op:
+            found = float(m.group(3)) / (1000.0 if m.group(4) == "ms" else 1.0)
+    if found is None:
+        raise AssertionError(f"no execution time of {rsc} {op} in {node}'s pacemaker.log")
+    return found
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -17,7 +17,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import pyralab  # noqa: E402
-from clusterops import TIMES, record  # noqa: E402
+from clusterops import TIMES, record, write_timings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -74,5 +74,6 @@ def pytest_terminal_summary(terminalreporter):
     if not TIMES:
         return
     terminalreporter.section("pyra cluster timings (scenario 7)")
-    for what, seconds in TIMES:
+    for what, seconds, _, _ in TIMES:
         terminalreporter.write_line(f"{seconds:7.2f} s  {what}")
+    terminalreporter.write_line(f"(also written to {write_timings()})")

@@ -14,6 +14,9 @@ Layout (everything prefixed pyra-pcmk; nothing outside these names is created, s
                        /etc/corosync /var/lib/pacemaker /var/lib/corosync /var/log/pacemaker /var/log/corosync
                        /etc/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /run; a private tmpfs
                        on /dev/shm; a fresh /sys (+ the host's cgroup hierarchies).
+  /etc/lvm             per node (system_id_source = "uname": each node's system ID is its hostname); LV
+                       activation through the device-mapper stand-in (tests/fakes/dm, on pacemaker's PATH).
+                       A power cut (kill / fence) also drops what the node had mounted from those devices.
   shared storage       /var/tmp/pyra-pcmk/shared is, on every node, a bind mount of
                        /var/tmp/pyra-pcmk/storage ("the SAN"); `unplug NODE` removes it on that node only.
   fencing              /usr/sbin/fence_pyralab (installed by `up`, removed by `down`) SIGKILLs every process
@@ -48,6 +51,17 @@ SHARED = LAB + "/shared"
 FENCE_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fence_pyralab")
 FENCE_DST = "/usr/sbin/fence_pyralab"
 CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+# The host kernel (hence every node's) has no device-mapper: LV activation's kernel step is played by the
+# stand-in tests/fakes/dm (a loop device over the LV's extents, recorded under NODE_DM). Pacemaker on every
+# node gets it in its environment, as an admin would put site settings in /etc/default/pacemaker.
+DM_STANDIN_BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fakes", "dm")
+NODE_DM = "/run/pyra-dm"
+PCMK_ENV = {"PCMK_logfile": "/var/log/pacemaker/pacemaker.log", "PCMK_logfacility": "none",
+            "PATH": f"{DM_STANDIN_BIN}:{CLEAN_PATH}", "PYRA_DM_STANDIN": NODE_DM}
+# a node's own /etc/lvm until the storage helper (tests/cluster/sanstorage.py) accepts its LUNs: scan nothing
+NODE_LVM_CONF = ('# written by pyra tests/cluster/pyralab.py: no LUN of the rig yet\n'
+                 'devices {\n    global_filter = [ "r|.*|" ]\n    use_devicesfile = 0\n}\n'
+                 'global {\n    system_id_source = "uname"\n}\n')
 CLEAN_ENV = {"PATH": CLEAN_PATH, "LANG": "C.UTF-8", "HOME": "/root"}
 # per-node directories bound over the host path (dir name under nodes/nK, host path, owner, mode)
 NODE_DIRS = (
@@ -60,6 +74,7 @@ NODE_DIRS = (
     ("var-lib-libvirt", "/var/lib/libvirt", None, 0o755),
     ("var-log-libvirt", "/var/log/libvirt", None, 0o755),
     ("var-cache-libvirt", "/var/cache/libvirt", None, 0o755),
+    ("etc-lvm", "/etc/lvm", None, 0o755),
     ("run", "/run", None, 0o755),
 )
 KEEP_MOUNTS = ("/", "/proc", "/dev", "/dev/pts", "/dev/mqueue", "/dev/hugepages")
@@ -327,6 +342,8 @@ class Lab:
             os.makedirs(p)
             os.chmod(p, 0o750)
             shutil.chown(p, "hacluster", "haclient")
+        with open(f"{d}/etc-lvm/lvm.conf", "w", encoding="ascii") as f:
+            f.write(NODE_LVM_CONF)
         if os.path.isdir("/etc/libvirt"):  # each node's libvirtd gets its own copy of the host's config
             shutil.rmtree(f"{d}/etc-libvirt")
             shutil.copytree("/etc/libvirt", f"{d}/etc-libvirt", symlinks=True)
@@ -394,8 +411,7 @@ class Lab:
 
     def _start_pacemaker(self, node):
         d = self.ndir(node)
-        pid = self.spawn(node, ["pacemakerd"], f"{d}/pacemakerd.stdout",
-                         env={"PCMK_logfile": "/var/log/pacemaker/pacemaker.log", "PCMK_logfacility": "none"})
+        pid = self.spawn(node, ["pacemakerd"], f"{d}/pacemakerd.stdout", env=PCMK_ENV)
         write_pidfile(f"{d}/pacemakerd.pid", pid)
 
     # ---- libvirtd per node (for TransientDomain): started on demand, restarted when a node reboots
@@ -521,6 +537,7 @@ class Lab:
         for _ in range(50):
             pids = self.node_pids(node)
             if not pids:
+                self.release_storage(node, quiet)
                 return
             if not quiet:
                 log(f"{node}: SIGKILL {' '.join(map(str, sorted(pids)))}")
@@ -531,6 +548,14 @@ class Lab:
                     pass
             time.sleep(0.1)
         raise LabError(f"{node}: processes survive SIGKILL")
+
+    def release_storage(self, node, quiet=False):
+        """The dead node's kernel state goes with it: its mounts of stand-in LV devices, and the devices."""
+        nsfile = f"{NSD}/{self.netns(node)}.mnt"
+        if os.path.exists(nsfile):
+            gone = fence_module().release_storage(LAB, node, nsfile)
+            if gone and not quiet:
+                log(f"{node}: released {' '.join(gone)}")
 
     def signal_node(self, node, sig):
         for pid in self.node_pids(node):
@@ -601,6 +626,7 @@ class Lab:
                 run(["ip", "netns", "del", ns])
         if BRNS in existing:
             run(["ip", "netns", "del", BRNS])
+        detach_lab_loops()
         if os.path.isdir(NSD):
             if run(["mountpoint", "-q", NSD], check=False).returncode == 0:
                 run(["umount", NSD])
@@ -679,6 +705,29 @@ class Lab:
         except LabError as e:
             out.append(str(e))
         return "\n".join(out) + "\n"
+
+
+def fence_module():
+    """tests/cluster/fence_pyralab as a module (its power-off semantics are shared with kill)."""
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader("fence_pyralab", FENCE_SRC)
+    spec = importlib.util.spec_from_loader("fence_pyralab", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def detach_lab_loops():
+    """Detach every loop device backed by a file of the rig (LUN images), stand-in LV devices over them first."""
+    res = run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
+    rows = [line.split(None, 1) for line in res.stdout.splitlines() if len(line.split(None, 1)) == 2]
+    luns = {name for name, back in rows if back.strip().startswith(LAB + "/")}
+    for name, back in rows:
+        if back.strip() in luns:
+            run(["losetup", "-d", name], check=False)
+    for name in sorted(luns):
+        run(["losetup", "-d", name], check=False)
 
 
 def reaper(argv):

@@ -74,7 +74,7 @@ def test_configure_with_crm_and_pcs_and_run(cluster):
         t = co.Timer()
         co.crm(cluster, "configure", "primitive", "s1-crm", "ocf:pyra:PyraExample", "params", "fake=crm",
                "op", "monitor", "interval=5s", "timeout=20s")
-        co.record("PyraExample start (crm -w configure primitive)", t())
+        co.record("PyraExample start (crm -w configure primitive)", t(), agent="PyraExample", kind="start")
         t = co.Timer()
         co.sh(cluster, ["pcs", "resource", "create", "s1-pcs", "ocf:pyra:PyraExample", "fake=pcs",
                         "op", "monitor", "interval=5s", "timeout=20s", "--wait=60"])
@@ -174,7 +174,7 @@ def test_node_killed_resource_fails_over_once_and_node_rejoins(cluster):
         cluster.kill_node(victim)
         now = co.wait_where(cluster, "fo", lambda w: len(w) == 1 and w[0] != victim, 90, exclude=(victim,))
         cluster.settle(60, viewer=now[0])
-        co.record("PyraExample failover after SIGKILL of its node", t())
+        co.record("PyraExample failover after SIGKILL of its node", t(), agent="PyraExample", kind="failover")
         assert any(f"plug={victim} off done" in c for c in cluster.fence_calls()[fenced_before:])
         t = co.Timer()
         cluster.start_node(victim)
@@ -204,7 +204,7 @@ def test_move_live_migrates_without_restart(cluster):
         co.sh(cluster, ["crm_resource", "--move", "-r", "mig", "-N", dst])
         co.wait_where(cluster, "mig", lambda w: w == [dst], 60)
         cluster.settle(60)
-        co.record("PyraExample live migration (crm_resource --move)", t())
+        co.record("PyraExample live migration (crm_resource --move)", t(), agent="PyraExample", kind="migrate")
         seq = [(o.op, o.node, o.rc) for o in co.ops(cluster, "mig") if o.op != "monitor" and o.op != "probe"]
         assert seq == [("start", src, 0), ("migrate_to", src, 0), ("migrate_from", dst, 0), ("stop", src, 0)], seq
         assert cluster.exec(dst, ["cat", "/run/pyra-example/mig.running"], check=True).stdout.strip() == "moved"
