@@ -360,7 +360,7 @@ def rawbusy(sc, ctx):
         user = holder("/", stdin=dev)
     time.sleep(0.3)
     sc.rc("stop refused while a process (a VM) holds the raw LV open",
-          a.agent("stop", p, "rawbusy", timeout_ms=20000), 1, reason="in use")
+          a.agent("stop", p, "rawbusy", timeout_ms=10000), 1, reason="in use")
     sc.check("still active, user alive", (dm_active(VA, "rawbusy"), user.poll()), (True, None))
     user.kill()
     reap(user)
