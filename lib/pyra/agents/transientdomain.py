@@ -353,7 +353,13 @@ class TransientDomain(Agent):
                 if not hv.gone(existing):
                     if not op.has_record():
                         op.state.record_start({"name": cfg.name, "uuid": cfg.uuid}, uri=op.params.hypervisor)
-                    op.log.info("%s is already running", cfg.name)
+                    op.log.info("%s is already running: checking that it is ready", cfg.name)
+                    # A start that was killed (or timed out) after creating the guest leaves it booting; the
+                    # re-run start completes only when the guest answers, as a first start would.
+                    try:
+                        self._wait_ready(op, hv, existing, None, cfg.name, fresh=True)
+                    except api.LibvirtError as err:
+                        raise Failure("%s: %s" % (cfg.name, api.error_text(err))) from None
                     return codes.SUCCESS
             op.state.record_start({"name": cfg.name, "uuid": cfg.uuid}, uri=op.params.hypervisor)
             if op.params.console_log:
@@ -553,11 +559,12 @@ class TransientDomain(Agent):
                     hv.call(dom.abortJob, timeout=reserve / 2)
                 except (api.LibvirtError, api.Unreachable) as err:
                     op.log.warning("abortJob: %s", err)
-                job.wait(max(0.0, op.deadline.remaining() - 0.2))
-                if job.ok is None or job.ok:
-                    if job.ok:
-                        return  # it completed while we aborted
-                    raise Failure("migration of %s to %s could not be aborted in time" % (name, target))
+                job.wait(max(0.0, op.deadline.remaining() - 0.5))
+                if job.ok:
+                    return  # it completed while we aborted
+                if job.ok is None:
+                    raise Failure("migration of %s to %s did not finish in %.0f s and is still being aborted; "
+                                  "the guest %s" % (name, target, elapsed, self._where_now(hv, dom)))
                 raise Failure("migration of %s to %s did not converge in %.0f s: aborted, the guest still runs "
                               "here" % (name, target, elapsed))
             try:
@@ -578,6 +585,18 @@ class TransientDomain(Agent):
                     next_log = elapsed + 5.0
             except (api.LibvirtError, api.Unreachable) as err:
                 op.log.debug("migration progress: %s", err)
+
+    @staticmethod
+    def _where_now(hv, dom):
+        """Words for the source's state after a migration failed to end cleanly (for the exit reason)."""
+        from pyra.backends import libvirt_api as api
+        try:
+            state, _ = hv.state(dom)
+        except (api.LibvirtError, api.Unreachable):
+            return "may still run here (libvirtd does not answer)"
+        if state in (api.RUNNING, api.BLOCKED):
+            return "still runs here"
+        return "is %s here" % api.STATE_NAMES.get(state, state)
 
     def migrate_from(self, op):
         from pyra.backends import libvirt_api as api
