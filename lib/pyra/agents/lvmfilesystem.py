@@ -203,7 +203,9 @@ class LVMFilesystem(Agent):
         try:
             info = lvm.vg(vg)
         except LvmError as err:
-            raise MissingEnvironment("cannot read VG %s: %s" % (vg, err.reason)) from None
+            # lvm failed or hung: that says nothing about whether the VG belongs here (5 would ban the
+            # resource from this node for good); a plain failure lets Pacemaker retry or recover.
+            raise Failure("cannot read VG %s: %s" % (vg, err.reason)) from None
         if info is None:
             raise MissingEnvironment("volume group %s is not visible on this node" % vg)
         mode = op.params.vg_access_mode
@@ -447,9 +449,16 @@ class LVMFilesystem(Agent):
             return op.degraded("%s is mounted read-only (remounted after errors?)" % directory)
         if op.check_level >= 20 and mount is not None and not mount.read_only:
             from pyra.backends import filesystem as fs
+            # A full filesystem is working storage an admin must attend to: 190, never a restart (1), which
+            # cannot free a byte. Users see "full" before root does (reserved blocks), so ask statvfs too.
+            full = fs.full(directory)
+            if full:
+                return op.degraded("%s is full (%s)" % (directory, full))
             try:
                 fs.write_read_status(directory, self._node_name(op), "%s %s/%s\n" % (op.env.instance, vg, lv))
             except (OSError, fs.FsError) as err:
+                if getattr(err, "errno", None) in fs.FULL_ERRNOS:
+                    return op.degraded("%s is full: status file write failed: %s" % (directory, err.strerror))
                 raise Failure("status file write in %s failed: %s" % (
                     directory, getattr(err, "strerror", None) or err)) from None
         return codes.SUCCESS

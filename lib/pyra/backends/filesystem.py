@@ -133,6 +133,23 @@ def read_direct(path, size=BLOCK):
     return got
 
 
+FULL_ERRNOS = (28, 122)  # ENOSPC, EDQUOT
+
+
+def full(directory):
+    """Why ``directory``'s filesystem counts as full for its users ("" when it is not): no block or no inode
+    left for unprivileged writers."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return ""
+    if st.f_blocks and st.f_bavail == 0:
+        return "no free blocks for users"
+    if st.f_files and st.f_favail == 0:
+        return "no free inodes for users"
+    return ""
+
+
 def write_read_status(directory, name, payload):
     """Write a status file in ``directory``/.pyra_status with O_DIRECT|O_SYNC and read it back."""
     status = os.path.join(directory, STATUS_DIR)
