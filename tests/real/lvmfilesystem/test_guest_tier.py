@@ -58,7 +58,15 @@ class Run:
                                               if "stderr" in c else "") for c in bad))
 
 
+def _timeline(run):
+    for node, results in run.results.items():
+        print("%s: %s" % (node, ", ".join("%s %.0fs" % (name, res.get("elapsed", 0)) for name, res in results.items())))
+
+
 def _finish(run, keep):
+    """Stop what is left, delete the disk images; keep the logs (out/<node>/) only after a failure or when
+    PYRA_LVG_KEEP is set."""
+    keep = keep or bool(os.environ.get("PYRA_LVG_KEEP"))
     for g in run.guests.values():
         g.kill()
     for img in run.out.parent.glob("*.img"):
@@ -84,6 +92,7 @@ def single():
         g.wait()
         run.collect()
         print("single guest: %.0fs wall, job rc %s" % (g.wall(), g.rc()))
+        _timeline(run)
         yield run
     finally:
         _finish(run, keep=g.rc() != 0)
@@ -109,6 +118,7 @@ def pair():
         b.wait()
         run.collect()
         print("pair: nodeA %.0fs, nodeB %.0fs wall" % (a.wall(), b.wall()))
+        _timeline(run)
         yield run
     finally:
         _finish(run, keep=any(g.rc() not in (0, None) for g in guests.values()) or guests["nodeB"].rc() is None)

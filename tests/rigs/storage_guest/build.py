@@ -63,8 +63,18 @@ def _static(path):
     return head[:4] == b"\x7fELF" and b"ld-linux" not in head
 
 
+def _apt_update():
+    """A fresh machine may have no package lists yet (install-deps only updates when it installs)."""
+    _run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "update", "-qq"], timeout=600)
+
+
 def kernel_package():
-    for line in _run(["apt-cache", "depends", "linux-image-amd64"]).splitlines():
+    try:
+        text = _run(["apt-cache", "depends", "linux-image-amd64"])
+    except BuildError:
+        _apt_update()
+        text = _run(["apt-cache", "depends", "linux-image-amd64"])
+    for line in text.splitlines():
         line = line.strip()
         if line.startswith("Depends: linux-image-"):
             return line.split()[1]
@@ -90,7 +100,11 @@ def build(force=False):
     kver = pkg[len("linux-image-"):]
     debs = sorted(CACHE.glob(pkg + "_*.deb"))
     if not debs:
-        _run(["apt-get", "download", "-q", pkg], cwd=CACHE)
+        try:
+            _run(["apt-get", "download", "-q", pkg], cwd=CACHE)
+        except BuildError:
+            _apt_update()
+            _run(["apt-get", "download", "-q", pkg], cwd=CACHE)
         debs = sorted(CACHE.glob(pkg + "_*.deb"))
         if not debs:
             raise BuildError(f"apt-get download {pkg} left no .deb in {CACHE}")
