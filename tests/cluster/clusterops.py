@@ -116,6 +116,23 @@ def remove(lab, *rscs):
     sh(lab, ["crm_resource", "--cleanup"], check=False)
 
 
+def running(lab, rscs, exclude=()):
+    """True when every resource in rscs is Started (no operation pending) on one node not in exclude.
+    (crm_resource --locate already names the node while the start is still running.)"""
+    import xml.etree.ElementTree as ET
+    res = sh(lab, ["crm_mon", "-1", "-X"], node=lab.viewer(exclude), check=False)
+    try:
+        root = ET.fromstring(res.stdout)
+    except ET.ParseError:
+        return False
+    state = {}
+    for r in root.iter("resource"):
+        nodes = [n.get("name") for n in r.iter("node")]
+        state[r.get("id")] = (r.get("role") == "Started" and not r.get("pending") and len(nodes) == 1
+                              and nodes[0] not in exclude)
+    return all(state.get(r) for r in rscs)
+
+
 def failed_actions(lab):
     """Failed operations the cluster currently remembers (crm_mon's XML <failures>)."""
     import xml.etree.ElementTree as ET

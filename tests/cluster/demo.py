@@ -67,22 +67,6 @@ def crm_mon(lab, node=None):
     sys.stdout.flush()
 
 
-def running(lab, rscs, exclude=()):
-    """True when every resource in rscs is Started (no operation pending) on one node not in exclude."""
-    import xml.etree.ElementTree as ET
-    res = co.sh(lab, ["crm_mon", "-1", "-X"], node=lab.viewer(exclude), check=False)
-    try:
-        root = ET.fromstring(res.stdout)
-    except ET.ParseError:
-        return False
-    state = {}
-    for r in root.iter("resource"):
-        nodes = [n.get("name") for n in r.iter("node")]
-        state[r.get("id")] = (r.get("role") == "Started" and not r.get("pending") and len(nodes) == 1
-                              and nodes[0] not in exclude)
-    return all(state.get(r) for r in rscs)
-
-
 def watch(lab, until, timeout, exclude=(), every=4.0):
     """Print crm_mon's resource list every few seconds until until() is true."""
     t = co.Timer()
@@ -144,7 +128,7 @@ def main():
     sys.stdout.write(CRM)
     admin(lab, ["crm", "configure", "load", "update", f"{pyralab.SHARED}/demo.crm"])
     say("crm_mon while they start")
-    secs = watch(lab, lambda: running(lab, ("fs-vm", "vm1", "fs-ct", "ct1", "vm2")), 240)
+    secs = watch(lab, lambda: co.running(lab, ("fs-vm", "vm1", "fs-ct", "ct1", "vm2")), 240)
     lab.settle(120)
     sys.stdout.write(f"all started after {secs:.1f}s\n")
 
@@ -166,7 +150,7 @@ def main():
     say(f"Power cut: SIGKILL every process of {victim}, which runs grp-vm (LV {VG_VM}/data + guest {VM1})")
     t = co.Timer()
     lab.kill_node(victim)
-    watch(lab, lambda: running(lab, ("fs-vm", "vm1", "fs-ct", "ct1", "vm2"), (victim,)), 240, exclude=(victim,))
+    watch(lab, lambda: co.running(lab, ("fs-vm", "vm1", "fs-ct", "ct1", "vm2"), (victim,)), 240, exclude=(victim,))
     sys.stdout.write(f"{victim} was fenced and everything runs again {t():.1f}s after the power cut\n")
     for line in lab.fence_calls():
         if "off done" in line or "released" in line:

@@ -6,7 +6,8 @@
                                                                `order` + `colocation` constraints instead of a group
 Storage is real LVM on loop-device LUNs (sanstorage.py): each VG is claimed by the node that activates it
 (system ID = that node's hostname), real ext4, only device-mapper's kernel step is the stand-in. All three are
-placed on one node; that node is SIGKILLed: it is fenced (its mounts and LV devices go with it), and every
+placed on one node, then moved together to another one (stopped top-down, VG handed over, started
+bottom-up); that node is SIGKILLed: it is fenced (its mounts and LV devices go with it), and every
 layout comes up on a survivor in order (VG taken over, LV activated + fsck'd + mounted, then the guest,
 container, vserver started from what is on it; a file written before the power cut is still there). When
 the node rejoins, its probes say stopped and nothing runs twice.
@@ -155,7 +156,7 @@ def test_layouts_start_in_order_and_fail_over_as_a_whole(cluster, san):
                   agent="groups", kind="start")
         for rsc, label in (("fs-td", "LVMFilesystem"), ("vs1", "VServer")):
             co.record(f"{label} start, by Pacemaker's log", co.exec_seconds(cluster, rsc, "start", home),
-                      agent=label, kind="start")
+                      agent=label, kind="start (agent)")
         assert mounted_on(cluster, home, MNT["td"]) and mounted_on(cluster, home, MNT["ve"])
         assert guest_answers(cluster, home, "group-start")
         assert ct_state(cluster, home) == "RUNNING" and vs_running(cluster, home)
@@ -171,17 +172,58 @@ def test_layouts_start_in_order_and_fail_over_as_a_whole(cluster, san):
             cluster.exec(home, ["sh", "-c", f"echo before-powercut > {path}/marker && sync"], check=True)
         assert len(qemu_of(GUEST)) == 1
 
+        # an admin moves all three: each stops top-down (guest, then LV unmounted, deactivated, VG released)
+        # and starts bottom-up on the target, which now owns the VGs
+        old, home = home, next(n for n in cluster.nodes if n != home)
+        before = {r: len(co.ops(cluster, r)) for rs in LAYOUTS.values() for r in rs}
+        t = co.Timer()
+        for r in ("grp-td", "grp-ve", "fs-vs"):
+            co.sh(cluster, ["crm_resource", "--move", "-r", r, "-N", home])
+        moved = {}
+
+        def arrived():
+            for key in LAYOUTS:
+                if key not in moved and co.running(cluster, LAYOUTS[key], (old,)):
+                    moved[key] = t()
+            return len(moved) == len(LAYOUTS)
+        pyralab.wait_for(arrived, 240, 0.5, what=f"all three layouts moved to {home}")
+        cluster.settle(180)
+        for r in ("grp-td", "grp-ve", "fs-vs"):
+            co.sh(cluster, ["crm_resource", "--clear", "-r", r])
+        assert all_on(lambda n: n == home)(placed(cluster))
+        for key, label in (("td", "TransientDomain"), ("ve", "ManageVE (LXC)"), ("vs", "VServer")):
+            co.record(f"LVMFilesystem -> {label} moved by crm_resource --move (stop, hand over, start)",
+                      moved[key], agent=f"LVMFilesystem -> {label}", kind="move")
+            fs, top = LAYOUTS[key]
+            assert san.owner(VGS[key], home) == home
+            stops = {r: [o for o in co.ops(cluster, r)[before[r]:] if o.op == "stop" and o.node == old]
+                     for r in (fs, top)}
+            assert len(stops[fs]) == 1 and len(stops[top]) == 1 and stops[fs][0].rc == 0, stops
+            assert stops[top][0].stamp <= stops[fs][0].stamp, stops
+        assert not any(mounted_on(cluster, old, p) for p in MNT.values())
+        assert guest_answers(cluster, home, "group-moved")
+
         # power cut of the node running all three
         counts = {r: len(co.ops(cluster, r)) for rs in LAYOUTS.values() for r in rs}
         t = co.Timer()
         cluster.kill_node(home)
-        pyralab.wait_for(lambda: all_on(lambda n: n != home)(where.update(placed(cluster, (home,))) or where),
-                         240, 1, what="all three layouts running on survivors")
+        up_after = {}
+
+        def survived():
+            for key in LAYOUTS:
+                if key not in up_after and co.running(cluster, LAYOUTS[key], (home,)):
+                    up_after[key] = t()
+            return len(up_after) == len(LAYOUTS)
+        pyralab.wait_for(survived, 240, 0.5, what="all three layouts running on survivors")
+        where = placed(cluster, (home,))
         viewer = cluster.viewer((home,))
         cluster.settle(180, viewer=viewer)
         co.record("3 layouts failed over together after SIGKILL of their node (fence, VG takeover, fsck, "
                   "mount, start)", t(), agent="groups", kind="failover")
         assert any(f"plug={home} off done" in c for c in cluster.fence_calls())
+        for key, label in (("td", "TransientDomain"), ("ve", "ManageVE (LXC)"), ("vs", "VServer")):
+            co.record(f"LVMFilesystem -> {label} failover after SIGKILL of its node (all three at once)",
+                      up_after[key], agent=f"LVMFilesystem -> {label}", kind="failover")
         where = placed(cluster, (home,))
         for key, (fs, top) in LAYOUTS.items():
             node = where[key][0][0]
@@ -196,7 +238,7 @@ def test_layouts_start_in_order_and_fail_over_as_a_whole(cluster, san):
             for label, rsc in (("LVMFilesystem", fs), ({"td": "TransientDomain", "ve": "ManageVE (LXC)",
                                                         "vs": "VServer"}[key], top)):
                 co.record(f"{label} start after failover, by Pacemaker's log", co.exec_seconds(
-                    cluster, rsc, "start", node), agent=label, kind="failover-start")
+                    cluster, rsc, "start", node), agent=label, kind="start after failover (agent)")
         assert guest_answers(cluster, where["td"][0][0], "group-failover")
         console = cluster.exec(where["td"][0][0], ["cat", f"{MNT['td']}/console.log"], check=True).stdout
         assert console, "the guest's console log on the LV is empty"

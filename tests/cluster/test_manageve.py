@@ -62,7 +62,8 @@ def test_container_start_move_failover_and_rejoin(cluster, container):
                "op", "monitor", "interval=10s", "timeout=30s", "meta", "allow-migrate=true")
         src = co.wait_where(cluster, "ct1", lambda w: len(w) == 1, 60)[0]
         cluster.settle(60)
-        co.record("ManageVE (LXC) start (crm -w configure primitive)", t(), agent="ManageVE (LXC)", kind="start")
+        co.record("ManageVE (LXC) start (crm -w configure primitive)", t(),
+                  agent="ManageVE (LXC)", kind="start")
         assert {n: state_on(cluster, n) for n in cluster.nodes} == {
             n: ("RUNNING" if n == src else "STOPPED") for n in cluster.nodes}
         assert len(container_monitors()) == 1
@@ -72,7 +73,8 @@ def test_container_start_move_failover_and_rejoin(cluster, container):
         co.sh(cluster, ["crm_resource", "--move", "-r", "ct1", "-N", dst])
         co.wait_where(cluster, "ct1", lambda w: w == [dst], 90)
         cluster.settle(90)
-        co.record("ManageVE (LXC) move, migration=restart (crm_resource --move)", t(), agent="ManageVE (LXC)", kind="migrate")
+        co.record("ManageVE (LXC) move, migration=restart (crm_resource --move)", t(),
+                  agent="ManageVE (LXC)", kind="migrate")
         seq = [(o.op, o.node, o.rc) for o in co.ops(cluster, "ct1") if o.op not in ("monitor", "probe")]
         assert seq == [("start", src, 0), ("migrate_to", src, 0), ("migrate_from", dst, 0), ("stop", src, 0)], seq
         assert state_on(cluster, dst) == "RUNNING" and state_on(cluster, src) == "STOPPED"
@@ -84,7 +86,8 @@ def test_container_start_move_failover_and_rejoin(cluster, container):
         cluster.kill_node(victim)
         now = co.wait_where(cluster, "ct1", lambda w: len(w) == 1 and w[0] != victim, 120, exclude=(victim,))
         cluster.settle(90, viewer=now[0])
-        co.record("ManageVE (LXC) failover after SIGKILL of its node (fence + start)", t(), agent="ManageVE (LXC)", kind="failover")
+        co.record("ManageVE (LXC) failover after SIGKILL of its node (fence + start)", t(),
+                  agent="ManageVE (LXC)", kind="failover")
         assert any(f"plug={victim} off done" in c for c in cluster.fence_calls())
         assert state_on(cluster, now[0]) == "RUNNING"
         assert len(container_monitors()) == 1

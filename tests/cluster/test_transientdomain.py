@@ -65,7 +65,8 @@ def test_guest_start_live_migration_failover_and_rejoin(cluster, guest_config):
                "meta", "allow-migrate=true")
         src = co.wait_where(cluster, "vm1", lambda w: len(w) == 1, 60)[0]
         cluster.settle(60)
-        co.record("TransientDomain start (crm -w configure primitive, guest acked)", t(), agent="TransientDomain", kind="start")
+        co.record("TransientDomain start (crm -w configure primitive, guest acked)", t(),
+                  agent="TransientDomain", kind="start")
         assert libvirt_node.ping(channel(cluster, src), "start")
         assert len(qemu_of(GUEST)) == 1
 
@@ -75,7 +76,8 @@ def test_guest_start_live_migration_failover_and_rejoin(cluster, guest_config):
         co.sh(cluster, ["crm_resource", "--move", "-r", "vm1", "-N", dst])
         co.wait_where(cluster, "vm1", lambda w: w == [dst], 90)
         cluster.settle(90)
-        co.record("TransientDomain live migration (crm_resource --move)", t(), agent="TransientDomain", kind="migrate")
+        co.record("TransientDomain live migration (crm_resource --move)", t(),
+                  agent="TransientDomain", kind="migrate")
         seq = [(o.op, o.node, o.rc) for o in co.ops(cluster, "vm1") if o.op not in ("monitor", "probe")]
         assert seq == [("start", src, 0), ("migrate_to", src, 0), ("migrate_from", dst, 0), ("stop", src, 0)], seq
         assert libvirt_node.ping(channel(cluster, dst), "moved")
@@ -89,7 +91,8 @@ def test_guest_start_live_migration_failover_and_rejoin(cluster, guest_config):
         cluster.kill_node(victim)
         now = co.wait_where(cluster, "vm1", lambda w: len(w) == 1 and w[0] != victim, 120, exclude=(victim,))
         cluster.settle(90, viewer=now[0])
-        co.record("TransientDomain failover after SIGKILL of its node (fence + cold start)", t(), agent="TransientDomain", kind="failover")
+        co.record("TransientDomain failover after SIGKILL of its node (fence + cold start)", t(),
+                  agent="TransientDomain", kind="failover")
         assert any(f"plug={victim} off done" in c for c in cluster.fence_calls())
         assert libvirt_node.ping(channel(cluster, now[0]), "failover")
         assert len(qemu_of(GUEST)) == 1
