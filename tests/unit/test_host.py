@@ -19,11 +19,42 @@ def test_run_captures_output_and_code():
     assert "sh failed (rc=4): err" in result.summary()
 
 
-def test_run_is_bounded_by_the_deadline_and_kills_the_group():
+def test_run_is_bounded_by_the_deadline_and_kills_the_tree(tmp_path):
+    pids = tmp_path / "pids"
     started = time.monotonic()
-    result = command.run(["/bin/sh", "-c", "sleep 30 & sleep 30; wait"], deadline=Deadline(0.5))
+    result = command.run(["/bin/sh", "-c", "sleep 30 & echo $! > %s; sleep 30 & echo $! >> %s; wait"
+                          % (pids, pids)], deadline=Deadline(0.5))
     assert result.timed_out and result.rc is None
     assert time.monotonic() - started < 3
+    for pid in map(int, pids.read_text().split()):                 # grandchildren killed too
+        assert processes.wait_gone(pid, Deadline(2.0)), pid
+
+
+AGENT_LIKE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from pyra.host import command
+command.run(["/bin/sh", "-c", "echo $$ > " + sys.argv[2] + "; exec sleep 60"], timeout=60)
+"""
+
+
+def test_pacemakers_group_kill_takes_the_agents_commands(tmp_path):
+    """pacemaker-execd SIGKILLs the agent's whole process group on timeout: a command the agent runs must
+    die with it, not outlive it (holding a lock the next action needs)."""
+    lib = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lib")
+    pidfile = tmp_path / "child"
+    agent = subprocess.Popen([sys.executable, "-c", AGENT_LIKE, lib, str(pidfile)], process_group=0)
+    end = time.monotonic() + 10
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < end:
+        time.sleep(0.02)
+    child = int(pidfile.read_text())
+    assert os.getpgid(child) == agent.pid
+    os.killpg(agent.pid, signal.SIGKILL)                             # what execd does on timeout
+    agent.wait(5)
+    end = time.monotonic() + 5
+    while processes.alive(child) and time.monotonic() < end:
+        time.sleep(0.02)
+    assert not processes.alive(child)
 
 
 def test_grandchild_holding_pipes_cannot_hang_us():

@@ -1,8 +1,10 @@
 """Run an external command with a deadline: argv lists only, never a shell, never ``subprocess`` on the hot path.
 
-The child runs in its own process group so that, when its time is up, the whole group (the tool and anything
-it forked) is killed at once; the agent's own deadline always ends before Pacemaker's, so this happens before
-Pacemaker would SIGKILL the agent. A child that leaves a grandchild holding our pipes (lxc-start's monitor
+The child stays in the agent's process group: when Pacemaker's timeout SIGKILLs an agent it kills the whole
+group (pacemaker-execd's ``kill(-pid)``), and a tool the agent started must die with it rather than outlive it
+holding locks (a ``vzctl stop`` or an ``lvchange`` still running when the next action comes). When the
+command's own time is up (the agent's deadline always ends before Pacemaker's), its process tree (the tool and
+anything it forked) is stopped and killed. A child that leaves a grandchild holding our pipes (lxc-start's monitor
 does) cannot hang us: after the kill we wait at most one second for EOF, then close the pipes. Pass
 ``capture_stderr=False`` for such tools in the first place.
 """
@@ -137,7 +139,7 @@ def _run_spawn(argv, limit, input, env, capture_stdout, capture_stderr):
         actions.append((os.POSIX_SPAWN_DUP2, child_end, target))
     try:
         # setsigdef: Python ignores SIGPIPE and SIGXFSZ; the child must get the defaults back.
-        pid = os.posix_spawn(path, argv, environ, file_actions=actions, setpgroup=0, setsigdef=(13, 25))
+        pid = os.posix_spawn(path, argv, environ, file_actions=actions, setsigdef=(13, 25))
     except OSError as err:
         for fd in child_fds + list(parent_fds.values()):
             os.close(fd)
@@ -196,8 +198,8 @@ def _run_spawn(argv, limit, input, env, capture_stdout, capture_stderr):
                 del by_fd[fd]
                 os.close(fd)
     if timed_out:
-        _kill_pgid(pid)
-        # Drain for at most a second: a grandchild outside the group may still hold the pipes.
+        _kill_tree(pid)
+        # Drain for at most a second: a daemonised grandchild (not in the tree) may still hold the pipes.
         drain_end = time.monotonic() + 1.0
         while by_fd and time.monotonic() < drain_end:
             for fd, _ in poller.poll(100):
@@ -234,11 +236,9 @@ def _wait(pid, end):
         delay = min(0.05, delay * 2)
 
 
-def _kill_pgid(pgid):
-    try:
-        os.killpg(pgid, 9)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _kill_tree(pid):
+    from pyra.host.processes import kill_tree
+    kill_tree(pid)
 
 
 def _run_subprocess(argv, limit, input, env, cwd, capture_stdout, capture_stderr):
@@ -250,7 +250,7 @@ def _run_subprocess(argv, limit, input, env, cwd, capture_stdout, capture_stderr
             stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
             stderr=subprocess.PIPE if capture_stderr else subprocess.DEVNULL,
-            env=env, cwd=cwd, close_fds=True, process_group=0)
+            env=env, cwd=cwd, close_fds=True)
     except FileNotFoundError:
         return CommandResult(argv, NOT_FOUND, duration=time.monotonic() - started, error="not found")
     except PermissionError:
@@ -280,13 +280,7 @@ def _run_subprocess(argv, limit, input, env, cwd, capture_stdout, capture_stderr
 
 
 def _kill_group(proc):
-    try:
-        os.killpg(proc.pid, 9)
-    except (ProcessLookupError, PermissionError):
-        try:
-            proc.kill()
-        except ProcessLookupError:
-            pass
+    _kill_tree(proc.pid)
 
 
 def which(program, path=None):

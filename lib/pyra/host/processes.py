@@ -57,6 +57,42 @@ def cmdline(pid):
     return [part.decode("utf-8", "surrogateescape") for part in data.split(b"\0")[:-1]] if data else []
 
 
+def children(pid):
+    """Direct children of ``pid`` (all its threads'), from /proc/PID/task/TID/children."""
+    found = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid), "rb") as handle:
+                found.extend(int(x) for x in handle.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def tree(pid):
+    """``pid`` and all its descendants (those that have not moved away by double-forking), parents first."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop(0)
+        if current in out:
+            continue
+        out.append(current)
+        todo.extend(children(current))
+    return out
+
+
+def kill_tree(pid):
+    """SIGKILL ``pid`` and its descendants: stop them first (a stopped process cannot fork), collect again,
+    then kill them all, so nothing forked in between escapes."""
+    first = tree(pid)
+    signal_pids(first, 19)  # SIGSTOP
+    signal_pids([p for p in tree(pid) if p not in first] + first, SIGKILL)
+
+
 def find_by_cmdline(predicate):
     """PIDs whose argv satisfies ``predicate(argv)``."""
     found = []
