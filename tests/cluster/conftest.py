@@ -3,7 +3,8 @@
 `lab` installs pyra on the host with `make install` (as an admin would; the nodes see the host's /usr), brings
 the rig up once, and tears it down after the last cluster test, leaving nothing behind. `cluster` (per test)
 makes sure every node is back online and no test constraint is left before the test starts. Measured times
-(scenario 7) are collected in TIMES and printed at the end of the run.
+(scenario 7) are collected in TIMES, printed at the end of the run (each record, then per agent: start,
+migrate/move, failover) and written to clusterops.TIMINGS (/var/tmp/pyra-pcmk-timings.json).
 """
 import os
 import signal
@@ -76,4 +77,11 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("pyra cluster timings (scenario 7)")
     for what, seconds, _, _ in TIMES:
         terminalreporter.write_line(f"{seconds:7.2f} s  {what}")
+    table = {}
+    for _, seconds, agent, kind in TIMES:
+        if agent and kind:
+            table.setdefault(agent, {})[kind] = seconds
+    terminalreporter.write_line("per agent:")
+    for agent in sorted(table):
+        terminalreporter.write_line(f"  {agent}: " + ", ".join(f"{k} {v:.1f} s" for k, v in table[agent].items()))
     terminalreporter.write_line(f"(also written to {write_timings()})")
