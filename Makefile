@@ -8,7 +8,7 @@ AGENTS    := $(sort $(notdir $(wildcard agents/*)))
 PYTEST    ?= $(PY) -m pytest
 PYTEST_ARGS ?=
 
-.PHONY: all deps test test-unit install uninstall metadata metadata-check man bench demo demo-down clean
+.PHONY: all deps test test-unit test-faults install uninstall metadata metadata-check man bench demo demo-down clean
 
 all: metadata man
 
@@ -20,6 +20,10 @@ test: deps
 
 test-unit:
 	$(PYTEST) tests/unit $(PYTEST_ARGS)
+
+# The fault-injection, bad-input and hardening suite of tests/FAULTS.md (also part of `make test`).
+test-faults: deps
+	$(PYTEST) $$($(PY) tests/faults_table.py) $(PYTEST_ARGS)
 
 install: man
 	install -d $(DESTDIR)$(OCFDIR) $(DESTDIR)$(PYDIR) $(DESTDIR)$(MANDIR)
