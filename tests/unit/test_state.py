@@ -3,6 +3,7 @@
 import multiprocessing
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -113,3 +114,25 @@ def test_twenty_instances_in_parallel_do_not_interfere(rsctmp):
         assert identity == {"name": "rsc%d" % i, "round": "19"}
     leftovers = [n for n in os.listdir(os.path.join(rsctmp, "pyra", "Agent")) if ".tmp." in n]
     assert leftovers == []
+
+
+def test_temporary_file_of_a_killed_writer_is_swept(tmp_path):
+    """A writer SIGKILLed between creating its temporary file and the rename leaves it behind; the next write
+    (or the clean stop) removes it, and never one of a writer that is still alive."""
+    st = InstanceState(str(tmp_path), "Agent", "res")
+    st.record_start({"name": "x"})
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = st.path + ".tmp.%d" % dead.pid
+    live = st.path + ".tmp.%d" % os.getppid()
+    for p in (stale, live):
+        with open(p, "w") as f:
+            f.write("phase=sta")
+    st.update(note="1")
+    assert not os.path.exists(stale) and os.path.exists(live)
+    assert st.read()["phase"] == "started"
+    os.unlink(live)
+    with open(stale, "w") as f:
+        f.write("x")
+    st.record_stop()
+    assert not os.path.exists(stale) and not os.path.exists(st.path)

@@ -126,6 +126,7 @@ class StateFile:
                 raise ValueError("bad state key %r" % key)
             lines.append("%s=%s\n" % (key, _encode(value)))
         data = "".join(lines).encode("utf-8")
+        self._sweep()
         tmp = "%s.tmp.%d" % (self.path, os.getpid())
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
@@ -143,6 +144,23 @@ class StateFile:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+        self._sweep()
+
+    def _sweep(self):
+        """Remove temporary files left by a writer that was SIGKILLed between create and rename."""
+        prefix = os.path.basename(self.path) + ".tmp."
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return
+        for name in names:
+            pid = name[len(prefix):]
+            if name.startswith(prefix) and pid.isdigit() and int(pid) != os.getpid() \
+                    and not os.path.exists("/proc/" + pid):
+                try:
+                    os.unlink(os.path.join(self.directory, name))
+                except OSError:
+                    pass
 
 
 class _Lock:
