@@ -90,6 +90,18 @@ def test_standin_lookup_requires_a_block_device(tmp_path):
     assert lvm_dm.active_device("vg", "lv", env) is None
 
 
+def test_fs_errors_reads_the_ext4_error_count(tmp_path):
+    dev = lvm_dm.Device("/dev/mapper/vg-lv", os.makedev(253, 3))
+    (tmp_path / "dev" / "block").mkdir(parents=True)
+    (tmp_path / "fs" / "ext4" / "dm-3").mkdir(parents=True)
+    os.symlink("../../devices/virtual/block/dm-3", tmp_path / "dev" / "block" / "253:3")
+    assert agent.fs_errors(dev, "ext4", str(tmp_path)) is None  # no counter: unknown, not zero
+    (tmp_path / "fs" / "ext4" / "dm-3" / "errors_count").write_text("12\n")
+    assert agent.fs_errors(dev, "ext4", str(tmp_path)) == 12
+    assert agent.fs_errors(dev, "ext3", str(tmp_path)) == 12
+    assert agent.fs_errors(dev, "xfs", str(tmp_path)) is None
+
+
 def test_why_skips_device_mapper_noise():
     res = CommandResult(["lvm", "lvchange"], 5, "",
                         DM_NOISE + "  Cannot access VG vg with system ID nodeA with local system ID nodeB.\n")

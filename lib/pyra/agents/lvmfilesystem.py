@@ -343,6 +343,9 @@ class LVMFilesystem(Agent):
         top = mountinfo.mounts_at(directory)
         if not top or top[-1].device_number != dev.rdev:
             raise Failure("mount of %s on %s did not show up in mountinfo" % (dev.path, directory))
+        errors = fs_errors(dev, top[-1].fstype)
+        if errors is not None:
+            op.state.update(fs_errors=errors)  # the monitor's baseline: errors counted from here on are news
 
     # ---- stop ---------------------------------------------------------------------------------------
     def stop(self, op):
@@ -445,6 +448,12 @@ class LVMFilesystem(Agent):
                 raise Failure("cannot read %s: %s" % (dev.path, why)) from None
             if missing:
                 return op.degraded("VG %s is missing %s PV(s)" % (vg, missing))
+        if mount is not None and mount.fstype.startswith("ext"):
+            errors = fs_errors(dev, mount.fstype)
+            base = op.state.read().get("fs_errors", "")
+            if errors is not None and base.isdigit() and errors > int(base):
+                return op.degraded("%s: ext4 counted %d new error(s) since start (remounted read-only?)" % (
+                    directory, errors - int(base)))
         if mount is not None and mount.read_only and "ro" not in (op.params.options or "").split(","):
             return op.degraded("%s is mounted read-only (remounted after errors?)" % directory)
         if op.check_level >= 20 and mount is not None and not mount.read_only:
@@ -487,6 +496,23 @@ def _stages(stages, deadline):
             out.append((signum, min(1.0, seconds / left) if left > 0 else 1.0))
             left = max(0.1, left - seconds)
     return tuple(out)
+
+
+def fs_errors(dev, fstype, sysfs="/sys"):
+    """ext2/3/4's count of filesystem errors on ``dev`` (/sys/fs/ext4/<kernel name>/errors_count), else None.
+
+    Kernels with the 6.10 error handling (also Debian's 6.1.1xx) no longer set SB_RDONLY when
+    errors=remount-ro fires: they log "Remounting filesystem read-only" but mountinfo and statvfs still say
+    rw while every write fails. The error count is what changes; two reads, no spawn."""
+    if not fstype.startswith("ext"):
+        return None
+    import os
+    try:
+        name = os.path.basename(os.readlink("%s/dev/block/%d:%d" % (sysfs, dev.major, dev.minor)))
+        with open("%s/fs/ext4/%s/errors_count" % (sysfs, name)) as handle:
+            return int(handle.read().strip() or "0")
+    except (OSError, ValueError):
+        return None
 
 
 def _detect_fstype(op, path):
