@@ -117,11 +117,15 @@ class TransientDomain(Agent):
                        "running after N seconds."),
         Param("autoset_utilization_cpu", type=BOOLEAN, default=True,
               shortdesc="Set the cpu utilization from the XML",
-              longdesc="On start, set the resource's utilization attribute cpu to the guest's vCPUs (only when "
-                       "it changed, only under Pacemaker)."),
+              longdesc="On the first probe and on start, set the resource's utilization attribute cpu to the "
+                       "guest's vCPUs (only when it changed, only under Pacemaker). With "
+                       "placement-strategy other than default, every node then needs a cpu capacity (crm node "
+                       "utilization NODE set cpu N): a node without one can run no guest. Set false if you "
+                       "place by memory only."),
         Param("autoset_utilization_memory", type=BOOLEAN, default=True,
               shortdesc="Set the memory utilization from the XML",
-              longdesc="On start, set the utilization attribute memory (MiB) from the XML."),
+              longdesc="On the first probe and on start, set the utilization attribute memory (MiB) from the "
+                       "XML, so that the scheduler knows the guest's size before it places it."),
     )
     actions = (
         Action("start", timeout=90), Action("stop", timeout=90),
@@ -223,6 +227,17 @@ class TransientDomain(Agent):
 
     # -- monitor --------------------------------------------------------------------------------------------
     def monitor(self, op):
+        code = self._monitor(op)
+        if op.is_probe and code == codes.NOT_RUNNING:
+            # Pacemaker probes every node before the first start: publishing the size now lets the scheduler
+            # place the guest by its utilization instead of starting it once somewhere it does not fit.
+            try:
+                self._set_utilization(op, self._config(op))
+            except (MissingEnvironment, ConfigError):
+                pass
+        return code
+
+    def _monitor(self, op):
         ident = self._identity(op)
         if ident is None:
             raise MissingEnvironment("config %s is not readable here and this node never started the guest"
