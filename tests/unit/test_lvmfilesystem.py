@@ -102,6 +102,24 @@ def test_fs_errors_reads_the_ext4_error_count(tmp_path):
     assert agent.fs_errors(dev, "xfs", str(tmp_path)) is None
 
 
+class _Op:
+    def __init__(self, online, rc=0):
+        self.run = FakeRun({"-p": (rc, online, "")})
+        self.deadline = Deadline(30)
+
+
+@pytest.mark.parametrize("online,rc,ok,words", [
+    ("nodeA nodeB\n", 0, False, "online cluster member"),
+    ("nodeB\n", 0, True, "not a member"),
+    ("", 1, False, "crm_node -p failed"),
+    # system IDs that are not node names (machineid): the owner always looks absent; refuse
+    ("node1 node2\n", 0, False, "not a cluster node name"),
+])
+def test_take_over_only_from_a_node_that_left_the_partition(online, rc, ok, words):
+    allowed, why = agent.LVMFilesystem._may_take_over(agent.LVMFilesystem, _Op(online, rc), "nodeA", "nodeB")
+    assert allowed is ok and words in why
+
+
 def test_why_skips_device_mapper_noise():
     res = CommandResult(["lvm", "lvchange"], 5, "",
                         DM_NOISE + "  Cannot access VG vg with system ID nodeA with local system ID nodeB.\n")

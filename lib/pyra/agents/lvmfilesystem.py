@@ -172,12 +172,19 @@ class LVMFilesystem(Agent):
             return None
         return set(res.stdout.split())
 
-    def _may_take_over(self, op, owner):
+    def _may_take_over(self, op, owner, ours):
+        """May this node take VG/LV ownership from ``owner``? Only when owners are cluster node names (our own
+        ID ``ours`` is one of the partition's members) and ``owner`` is not in our partition: Pacemaker
+        starts us there only after the owner was fenced. With IDs that are not node names (system_id_source
+        = machineid, a custom tag) an online owner would look absent, so we refuse."""
         online = self._online_nodes(op)
         if online is None:
             return False, "cannot tell whether %s is down (crm_node -p failed)" % owner
         if owner in online:
             return False, "%s is an online cluster member" % owner
+        if ours not in online:
+            return False, ("cannot tell whether %s is down: our ID %s is not a cluster node name "
+                           "(use node names: system_id_source=uname, default tag)" % (owner, ours))
         return True, "%s is not a member of this partition" % owner
 
     # ---- validate -----------------------------------------------------------------------------------
@@ -299,7 +306,7 @@ class LVMFilesystem(Agent):
                     op.log.info("claiming unowned VG %s for system ID %s", vg, ours)
                     lvm.set_system_id(vg, ours)
                     return
-                ok, why = self._may_take_over(op, owner)
+                ok, why = self._may_take_over(op, owner, ours)
                 if not ok:
                     raise Failure("VG %s is owned by %s: %s" % (vg, owner, why))
                 op.log.warning("taking VG %s over from %s: %s", vg, owner, why)
@@ -308,7 +315,7 @@ class LVMFilesystem(Agent):
                 ours = self._tag(op)
                 foreign = [t for t in (lvinfo or {}).get("tags", []) if t != ours]
                 for owner in foreign:
-                    ok, why = self._may_take_over(op, owner)
+                    ok, why = self._may_take_over(op, owner, ours)
                     if not ok:
                         raise Failure("LV %s/%s is tagged for %s: %s" % (vg, lv, owner, why))
                     op.log.warning("taking LV %s/%s over from %s: %s", vg, lv, owner, why)

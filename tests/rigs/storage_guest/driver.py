@@ -622,6 +622,8 @@ def pair_b_takeover(sc, ctx):
     sc.check("VG ps still carries the dead owner's ID", me.sid(VI), "nodeA")
     sc.rc("start refused while the cluster still lists nodeA", me.agent("start", ps, "ps", online="nodeA nodeB"), 1,
           reason="nodeA")
+    sc.rc("no take-over when IDs are not node names (our ID absent from the partition)",
+          me.agent("start", ps, "ps", online="node-b other"), 1, reason="not a cluster node name")
     sc.rc("take-over once nodeA left the partition (fenced)", me.agent("start", ps, "ps", online="nodeB"), 0)
     sc.check("VG ps now nodeB's", me.sid(VI), "nodeB")
     sc.rc("monitor depth 10", me.agent("monitor", ps, "ps", interval=10000, check_level=10), 0)
