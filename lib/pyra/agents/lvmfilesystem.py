@@ -261,10 +261,7 @@ class LVMFilesystem(Agent):
             self._claim(op, lvm, vg, lv, info, lvinfo)
             mode = "sy" if p.activation_mode == "shared" else "ey"
             amode = "partial" if p.partial_activation else ("degraded" if p.degraded_activation else None)
-            try:
-                lvm.activate(vg, lv, mode, amode)
-            except LvmError as err:
-                raise Failure("activating %s/%s failed: %s" % (vg, lv, err.reason)) from None
+            self._activate(op, lvm, vg, lv, mode, amode, info.get("vg_lock_type", ""))
             dev = lvm_dm.active_device(vg, lv)
             if dev is None:
                 hint = (' (does activation/volume_list accept "@%s"?)' % self._tag(op)
@@ -273,6 +270,26 @@ class LVMFilesystem(Agent):
         if directory:
             self._mount(op, dev, directory)
         return codes.SUCCESS
+
+    @staticmethod
+    def _activate(op, lvm, vg, lv, mode, amode, lock_type):
+        """lvchange -a<mode>. On a sanlock VG, "LV locked by other host" is retried within a share of the
+        deadline: after the holder crashed (and was fenced) sanlock grants its locks only once the dead host's
+        lease has expired (8 x io_timeout + 60 s, ~140 s by default), and a start that fails at once would
+        leave the resource banned here instead of failing over."""
+        from pyra.backends.lvm import LvmError
+        window = op.deadline.share(0.8)
+        delay = 1.0
+        while True:
+            try:
+                lvm.activate(vg, lv, mode, amode)
+                return
+            except LvmError as err:
+                if lock_type != "sanlock" or "locked by other host" not in err.reason or window.expired():
+                    raise Failure("activating %s/%s failed: %s" % (vg, lv, err.reason)) from None
+                op.log.warning("%s: waiting for the holder's sanlock lease to expire", err.reason)
+                window.sleep(delay)
+                delay = min(5.0, delay * 1.5)
 
     def _record(self, op, vg, lv, directory):
         ident = {"vg": vg, "lv": lv, "directory": directory}

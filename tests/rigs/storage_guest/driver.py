@@ -513,7 +513,9 @@ VS, VI = "pyra_lvg_sh", "pyra_lvg_ps"
 def start_lock_daemons(ctx):
     node = ctx["me"]
     run(["sanlock", "daemon", "-w", "0", "-U", "root", "-G", "root"], timeout=30)
-    run(["lvmlockd", "-g", "sanlock"], env=node.env, timeout=30)
+    # io timeout 2 s (default 10): lockspace joins take ~4 s instead of ~25 s, a dead host's lease expires
+    # after 8 x 2 + 60 = 76 s instead of 140 s
+    run(["lvmlockd", "-g", "sanlock", "-o", "2"], env=node.env, timeout=30)
     time.sleep(0.5)
 
 
@@ -541,6 +543,7 @@ def pair_setup(sc, ctx):
         me.lvm("vgcreate", "-y", "--shared", "--locktype", "sanlock", VS, "/dev/vda", timeout=300)
         lockstart(me, VS)
         me.lvm("lvcreate", "-y", "-L", "48M", "-n", "lv", VS)
+        me.lvm("lvcreate", "-y", "-an", "-Zn", "-L", "8M", "-n", "lv2", VS)
         run(["mkfs.ext4", "-q", "-F", "/dev/mapper/%s-lv" % VS])
         me.lvm("lvchange", "-an", "%s/lv" % VS)
         me.lvm("vgcreate", "-y", VI, "/dev/vdb")
@@ -568,6 +571,8 @@ def pair_a_holds(sc, ctx):
     for level in (0, 10, 20):
         sc.rc("monitor depth %d" % level, me.agent("monitor", sh, "sh", interval=10000, check_level=level), 0)
     sc.rc("start raw LV of the system-ID VG on nodeA", me.agent("start", ps, "ps"), 0)
+    sc.rc("start raw LV lv2 of the sanlock VG on nodeA (held when it crashes)",
+          me.agent("start", {"vgname": VS, "lvname": "lv2", "vg_access_mode": "lvmlockd"}, "sh2"), 0)
     sc.check("active", (dm_active(VS, "lv"), dm_active(VI, "raw")), (True, True))
     wait_mark("B-ready")
     mark("A-holds")
@@ -580,8 +585,10 @@ def pair_b_refused(sc, ctx):
     wait_mark("A-holds")
     sc.rc("probe on nodeB", me.agent("monitor", sh, "sh"), 7)
     sc.rc("validate-all on nodeB", me.agent("validate-all", sh, "sh"), 0)
-    sc.rc("start on nodeB refused while nodeA holds the lock", me.agent("start", sh, "sh"), 1,
+    r = me.agent("start", sh, "sh", timeout_ms=8000)
+    sc.rc("start on nodeB refused while nodeA holds the lock (after retrying within the timeout)", r, 1,
           reason="locked by other host")
+    sc.check("the refusal was retried, not immediate", "waiting for the holder" in r.stderr, True)
     sc.rc("stop after the refused start", me.agent("stop", sh, "sh"), 0)
     sc.rc("start of the system-ID LV refused while nodeA is online", me.agent("start", ps, "ps"), 1,
           reason="nodeA")
@@ -596,7 +603,7 @@ def pair_a_releases(sc, ctx):
     wait_mark("B-refused")
     sc.rc("stop on nodeA", me.agent("stop", sh, "sh"), 0)
     r = run(["lvmlockctl", "--info"], check=False, timeout=30)
-    sc.check("LV lock released", "LK LV ex" in r.stdout, False)
+    sc.check("LV lock of lv released, lv2's still held", r.stdout.count("LK LV ex"), 1)
     sc.check("deactivated, raw LV of ps still active", (dm_active(VS, "lv"), dm_active(VI, "raw")),
              (False, True))
     mark("A-released")
@@ -629,6 +636,12 @@ def pair_b_takeover(sc, ctx):
     sc.rc("monitor depth 10", me.agent("monitor", ps, "ps", interval=10000, check_level=10), 0)
     sc.rc("stop", me.agent("stop", ps, "ps"), 0)
     sc.check("released", me.sid(VI), "")
+    lv2 = {"vgname": VS, "lvname": "lv2", "vg_access_mode": "lvmlockd"}
+    r = me.agent("start", lv2, "sh2", timeout_ms=240000)
+    sc.rc("start of the LV the crashed nodeA held: waits for its sanlock lease to expire", r, 0)
+    sc.check("it did wait for the dead host's lease", "waiting for the holder" in r.stderr, True,
+             elapsed=round(r.elapsed, 1))
+    sc.rc("stop lv2", me.agent("stop", lv2, "sh2"), 0)
 
 
 def crash():
