@@ -73,6 +73,10 @@ def _finish(run, keep):
         img.unlink()
     if not keep:
         shutil.rmtree(run.out.parent, ignore_errors=True)
+        try:
+            WORK.rmdir()  # the last fixture to finish leaves nothing behind
+        except OSError:
+            pass
 
 
 @pytest.fixture(scope="module")

@@ -585,7 +585,7 @@ def pair_b_refused(sc, ctx):
     wait_mark("A-holds")
     sc.rc("probe on nodeB", me.agent("monitor", sh, "sh"), 7)
     sc.rc("validate-all on nodeB", me.agent("validate-all", sh, "sh"), 0)
-    r = me.agent("start", sh, "sh", timeout_ms=8000)
+    r = me.agent("start", sh, "sh", timeout_ms=15000)
     sc.rc("start on nodeB refused while nodeA holds the lock (after retrying within the timeout)", r, 1,
           reason="locked by other host")
     sc.check("the refusal was retried, not immediate", "waiting for the holder" in r.stderr, True)
