@@ -93,7 +93,10 @@ class LVMFilesystem(Agent):
               longdesc=("system_id: the VG carries its owner's LVM system ID (global/system_id_source must be set "
                         "on every node); tagging: the LV carries its owner's tag, and every node's "
                         "activation/volume_list accepts only its own tag; lvmlockd: a shared VG (lock type dlm "
-                        "or sanlock) whose LV lock decides; clvmd: not supported by LVM 2.03.")),
+                        "or sanlock) whose LV lock decides; clvmd: not supported by LVM 2.03. With sanlock, a "
+                        "node that crashed holding the LV keeps its lease until it expires (about 140 s by "
+                        "default): start retries 'locked by other host' for most of its timeout, so give start "
+                        "a timeout of at least 160 s on sanlock VGs.")),
         Param("activation_mode", default="exclusive", choices=("exclusive", "shared"),
               shortdesc="Exclusive or shared activation",
               longdesc=("exclusive activates on one node only. shared (lvmlockd only, for clones) is refused "
