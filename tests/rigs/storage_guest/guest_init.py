@@ -23,6 +23,20 @@ def mount(source, target, fstype, options=""):
     subprocess.run(argv, timeout=30, check=False)
 
 
+def fresh_tmp():
+    """A private tmpfs on /tmp, keeping the checkout we run from visible when it lives under /tmp (a CI clone
+    in /tmp/...): it is bind-mounted aside first and back onto its own path afterwards."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    inside = repo == "/tmp" or repo.startswith("/tmp/")
+    if inside:
+        os.makedirs("/run/pyra-src", exist_ok=True)
+        subprocess.run(["mount", "--bind", repo, "/run/pyra-src"], timeout=30, check=False)
+    mount("tmpfs", "/tmp", "tmpfs")
+    if inside:
+        os.makedirs(repo, exist_ok=True)
+        subprocess.run(["mount", "--bind", "/run/pyra-src", repo], timeout=30, check=False)
+
+
 def poweroff():
     os.sync()
     libc = ctypes.CDLL(None, use_errno=True)
@@ -40,7 +54,7 @@ def main():
         os.makedirs(d, exist_ok=True)
     mount("devpts", "/dev/pts", "devpts")
     mount("tmpfs", "/dev/shm", "tmpfs")
-    mount("tmpfs", "/tmp", "tmpfs")
+    fresh_tmp()
     mount("configfs", "/sys/kernel/config", "configfs")
     node = os.environ.get("pyra_node", "guest")
     with open("/proc/sys/kernel/hostname", "w") as handle:
