@@ -136,6 +136,13 @@ def private_run_dir() -> None:
     _run(["mount", "--make-private", str(BASE)])
 
 
+def release_run_dir() -> None:
+    """Undo private_run_dir once no node's namespace file is mounted under it (end of a test session)."""
+    mounts = _mountpoints()
+    if str(BASE) in mounts and not any(m.startswith(str(BASE) + "/") for m in mounts):
+        _run(["umount", str(BASE)], check=False)
+
+
 class Node:
     """One private libvirtd. name starts with 'td-'; netns/addr only for migration nodes."""
 

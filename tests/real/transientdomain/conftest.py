@@ -23,7 +23,8 @@ _seq = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def images():
-    return build.build()
+    yield build.build()
+    L.release_run_dir()  # the nodes (module-scoped) are gone by now: leave no mount behind
 
 
 class Guests:
