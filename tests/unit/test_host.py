@@ -207,3 +207,36 @@ def test_run_does_not_import_subprocess():
             % os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lib"))
     out = subprocess.run(["/usr/bin/python3", "-c", code], stdout=subprocess.PIPE, timeout=30).stdout
     assert out == b"0 False\n"
+
+
+class _Tools:
+    """Answers for Pacemaker's CLI tools (unit level: the cluster tests run the real ones)."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.calls = []
+
+    def __call__(self, argv, timeout=None):
+        self.calls.append(list(argv))
+        rc, out = self.answers.get(argv[0], (1, ""))
+        return command.CommandResult(argv, rc, out)
+
+
+def test_cluster_online_members_and_node_name():
+    from pyra.host import cluster
+    assert cluster.online_members(_Tools({"crm_node": (0, "n1 n2\n")})) == {"n1", "n2"}
+    assert cluster.online_members(_Tools({"crm_node": (102, "")})) is None
+    assert cluster.local_node_name(_Tools({}), {"OCF_RESKEY_CRM_meta_on_node": "n3"}) == "n3"
+    assert cluster.local_node_name(_Tools({"crm_node": (0, "n4\n")}), {}) == "n4"
+    assert cluster.local_node_name(_Tools({}), {}) == os.uname().nodename
+
+
+def test_cluster_set_utilization_writes_only_changes():
+    from pyra.host import cluster
+    tools = _Tools({"crm_resource": (0, "")})
+    got = cluster.set_utilization(tools, "vm1", {"cpu": "2", "memory": "512"}, {"cpu": "2"})
+    assert got == {"cpu": "2", "memory": "512"}
+    assert tools.calls == [["crm_resource", "--resource", "vm1", "--utilization", "--set-parameter", "memory",
+                            "--parameter-value", "512"]]
+    failing = _Tools({"crm_resource": (1, "")})
+    assert cluster.set_utilization(failing, "vm1", {"cpu": "2"}, {}) == {}

@@ -161,26 +161,16 @@ class LVMFilesystem(Agent):
 
     @staticmethod
     def _node_name(op):
-        node = op.env.meta("on_node")
-        if node:
-            return node
-        import os
-        return os.uname().nodename
-
-    @staticmethod
-    def _online_nodes(op):
-        """Names of the members of our cluster partition, or None when that cannot be known."""
-        res = op.run(["crm_node", "-p"], timeout=min(10.0, op.deadline.remaining()))
-        if res.rc != 0 or res.timed_out:
-            return None
-        return set(res.stdout.split())
+        from pyra.host import cluster
+        return cluster.local_node_name(op.run, op.env.environ)
 
     def _may_take_over(self, op, owner, ours):
         """May this node take VG/LV ownership from ``owner``? Only when owners are cluster node names (our own
         ID ``ours`` is one of the partition's members) and ``owner`` is not in our partition: Pacemaker
         starts us there only after the owner was fenced. With IDs that are not node names (system_id_source
         = machineid, a custom tag) an online owner would look absent, so we refuse."""
-        online = self._online_nodes(op)
+        from pyra.host import cluster
+        online = cluster.online_members(op.run)
         if online is None:
             return False, "cannot tell whether %s is down (crm_node -p failed)" % owner
         if owner in online:

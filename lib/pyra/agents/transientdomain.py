@@ -137,10 +137,16 @@ class TransientDomain(Agent):
 
     # -- identity ------------------------------------------------------------------------------------------
     def _config(self, op):
-        """The parsed XML; MissingEnvironment when unreadable here, ConfigError when it is not a domain."""
+        """The parsed XML (read once per action); MissingEnvironment when unreadable here, ConfigError when it
+        is not a domain."""
+        cached = getattr(self, "_parsed", None)
+        if cached is not None and cached[0] == op.params.config:
+            return cached[1]
         from pyra.backends.libvirt_xml import DomainConfig, DomainXMLError
         try:
-            return DomainConfig.from_file(op.params.config)
+            cfg = DomainConfig.from_file(op.params.config)
+            self._parsed = (op.params.config, cfg)
+            return cfg
         except OSError as err:
             raise MissingEnvironment("cannot read config %s: %s" % (op.params.config, err.strerror)) from None
         except DomainXMLError as err:
@@ -228,7 +234,7 @@ class TransientDomain(Agent):
     # -- monitor --------------------------------------------------------------------------------------------
     def monitor(self, op):
         code = self._monitor(op)
-        if op.is_probe and code == codes.NOT_RUNNING:
+        if op.is_probe and code == codes.NOT_RUNNING and "OCF_RESKEY_crm_feature_set" in op.env.environ:
             # Pacemaker probes every node before the first start: publishing the size now lets the scheduler
             # place the guest by its utilization instead of starting it once somewhere it does not fit.
             try:
@@ -414,21 +420,18 @@ class TransientDomain(Agent):
     def _set_utilization(self, op, cfg):
         if "OCF_RESKEY_crm_feature_set" not in op.env.environ:
             return  # not run by Pacemaker (ocf-tester, an admin): no CIB to update
+        from pyra.host import cluster
         wanted = {}
         if op.params.autoset_utilization_cpu:
             wanted["cpu"] = str(cfg.vcpus())
         if op.params.autoset_utilization_memory and cfg.memory_mib():
             wanted["memory"] = str(cfg.memory_mib())
         record = op.state.read()
-        changed = {k: v for k, v in wanted.items() if record.get("util." + k) != v}
-        for key, value in changed.items():
-            result = op.run(["crm_resource", "--resource", op.env.instance, "--utilization",
-                             "--set-parameter", key, "--parameter-value", value],
-                            timeout=min(10.0, op.deadline.remaining()))
-            if result.ok:
-                op.state.update(**{"util." + key: value})
-            else:
-                op.log.warning("could not set utilization %s=%s: %s", key, value, result.summary())
+        previous = {k[5:]: v for k, v in record.items() if k.startswith("util.")}
+        effective = cluster.set_utilization(op.run, op.env.instance, wanted, previous, log=op.log)
+        changed = {"util." + k: v for k, v in effective.items() if previous.get(k) != v}
+        if changed:
+            op.state.update(**changed)
 
     # -- stop --------------------------------------------------------------------------------------------------
     def stop(self, op):

@@ -1,6 +1,6 @@
 """Pacemaker's command-line tools, for the few things an agent tells the cluster.
 
-The local node name, and utilization / node attributes. Every call is bounded by the operation's deadline
+The local node name, the members of our partition, and utilization / node attributes. Every call is bounded by the operation's deadline
 (pass ``op.run`` as ``run``). Utilization is written only when it changed: the caller keeps the last written
 values in its state record, so a monitor never spawns ``crm_resource`` (VirtualDomain does up to six times).
 """
@@ -19,6 +19,15 @@ def local_node_name(run, environ=None):
     if result.ok and result.stdout.strip():
         return result.stdout.strip()
     return os.uname().nodename
+
+
+def online_members(run, timeout=10):
+    """Names of the members of this node's cluster partition (``crm_node -p``), or None when that cannot be
+    known (no cluster, the tool failed or timed out): callers must then assume nobody is known to be down."""
+    result = run(["crm_node", "-p"], timeout=timeout)
+    if not result.ok:
+        return None
+    return set(result.stdout.split())
 
 
 def set_utilization(run, resource, values, previous=None, log=None):

@@ -263,7 +263,7 @@ def _run_subprocess(argv, limit, input, env, cwd, capture_stdout, capture_stderr
         out, errout = proc.communicate(input, timeout=limit)
     except subprocess.TimeoutExpired:
         timed_out = True
-        _kill_group(proc)
+        _kill_tree(proc.pid)
         try:
             out, errout = proc.communicate(timeout=1.0)
         except subprocess.TimeoutExpired:
@@ -277,10 +277,6 @@ def _run_subprocess(argv, limit, input, env, cwd, capture_stdout, capture_stderr
                 pass
     return CommandResult(argv, None if timed_out else proc.returncode, _decode(out), _decode(errout),
                          time.monotonic() - started, timed_out)
-
-
-def _kill_group(proc):
-    _kill_tree(proc.pid)
 
 
 def which(program, path=None):
