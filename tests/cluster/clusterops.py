@@ -14,6 +14,30 @@ TIMES = []  # (what, seconds, agent, kind): scenario 7, printed and written to T
 TIMINGS = "/var/tmp/pyra-pcmk-timings.json"  # beside the rig's dir, which `down` removes
 
 
+def qemu_of(guest):
+    """PIDs of every QEMU process on this machine running ``guest`` (whatever node it belongs to): how many
+    copies of a guest really run, independent of what Pacemaker or libvirt believe."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    if f"guest={guest},".encode() in f.read():
+                        out.append(int(name))
+            except OSError:
+                continue
+    return out
+
+
+def guest_answers(lab, node, guest, token):
+    """The guest running on ``node`` answers a ping on its startup_signal channel (read from its live XML)."""
+    from rigs import libvirt_node
+    xml = lab.exec(node, ["virsh", "dumpxml", guest], check=True).stdout
+    path = libvirt_node.channel_path_from_xml(xml)
+    assert path, xml
+    return libvirt_node.ping(lab.node_path(node, path), token)
+
+
 def record(what, seconds, agent=None, kind=None):
     """Note a measured time; agent + kind (start, migrate, failover, ...) make it a row of the per-agent table."""
     TIMES.append((what, seconds, agent, kind))

@@ -59,30 +59,12 @@ colocation c-vs inf: vs1 fs-vs
 CONSTRAINTS = ("o-vs", "c-vs", "loc-td", "loc-ve", "loc-vs")
 
 
-def qemu_of(guest):
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if f"guest={guest},".encode() in f.read():
-                        out.append(int(name))
-            except OSError:
-                continue
-    return out
-
-
 def on_node(lab, node, argv):
     return lab.exec(node, argv, timeout=60)
 
 
 def mounted_on(lab, node, path):
     return on_node(lab, node, ["mountpoint", "-q", path]).returncode == 0
-
-
-def guest_answers(lab, node, token):
-    xml = lab.exec(node, ["virsh", "dumpxml", GUEST], check=True).stdout
-    return libvirt_node.ping(lab.node_path(node, libvirt_node.channel_path_from_xml(xml)), token)
 
 
 def ct_state(lab, node):
@@ -158,7 +140,7 @@ def test_layouts_start_in_order_and_fail_over_as_a_whole(cluster, san):
             co.record(f"{label} start, by Pacemaker's log", co.exec_seconds(cluster, rsc, "start", home),
                       agent=label, kind="start (agent)")
         assert mounted_on(cluster, home, MNT["td"]) and mounted_on(cluster, home, MNT["ve"])
-        assert guest_answers(cluster, home, "group-start")
+        assert co.guest_answers(cluster, home, GUEST, "group-start")
         assert ct_state(cluster, home) == "RUNNING" and vs_running(cluster, home)
         for vg in VGS.values():
             assert san.owner(vg, home) == home
@@ -170,7 +152,7 @@ def test_layouts_start_in_order_and_fail_over_as_a_whole(cluster, san):
             assert first_ops(cluster, fs, home)[0].stamp <= first_ops(cluster, top, home)[0].stamp
         for path in MNT.values():  # the admin's data, written on the node that has the LV
             cluster.exec(home, ["sh", "-c", f"echo before-powercut > {path}/marker && sync"], check=True)
-        assert len(qemu_of(GUEST)) == 1
+        assert len(co.qemu_of(GUEST)) == 1
 
         # an admin moves all three: each stops top-down (guest, then LV unmounted, deactivated, VG released)
         # and starts bottom-up on the target, which now owns the VGs
@@ -201,7 +183,7 @@ def test_layouts_start_in_order_and_fail_over_as_a_whole(cluster, san):
             assert len(stops[fs]) == 1 and len(stops[top]) == 1 and stops[fs][0].rc == 0, stops
             assert stops[top][0].stamp <= stops[fs][0].stamp, stops
         assert not any(mounted_on(cluster, old, p) for p in MNT.values())
-        assert guest_answers(cluster, home, "group-moved")
+        assert co.guest_answers(cluster, home, GUEST, "group-moved")
 
         # power cut of the node running all three
         counts = {r: len(co.ops(cluster, r)) for rs in LAYOUTS.values() for r in rs}
@@ -239,12 +221,12 @@ def test_layouts_start_in_order_and_fail_over_as_a_whole(cluster, san):
                                                         "vs": "VServer"}[key], top)):
                 co.record(f"{label} start after failover, by Pacemaker's log", co.exec_seconds(
                     cluster, rsc, "start", node), agent=label, kind="start after failover (agent)")
-        assert guest_answers(cluster, where["td"][0][0], "group-failover")
+        assert co.guest_answers(cluster, where["td"][0][0], GUEST, "group-failover")
         console = cluster.exec(where["td"][0][0], ["cat", f"{MNT['td']}/console.log"], check=True).stdout
         assert console, "the guest's console log on the LV is empty"
         assert ct_state(cluster, where["ve"][0][0]) == "RUNNING"
         assert vs_running(cluster, where["vs"][0][0])
-        assert len(qemu_of(GUEST)) == 1
+        assert len(co.qemu_of(GUEST)) == 1
 
         # the node comes back: its probes say stopped, nothing moves back or runs twice
         cluster.start_node(home)
@@ -257,7 +239,7 @@ def test_layouts_start_in_order_and_fail_over_as_a_whole(cluster, san):
                 assert probes and probes[-1].rc == 7, (r, after)
                 assert len([o for o in after if o.op == "start"]) == 1, (r, after)
         assert not any(mounted_on(cluster, home, p) for p in MNT.values())
-        assert len(qemu_of(GUEST)) == 1
+        assert len(co.qemu_of(GUEST)) == 1
         assert co.failed_actions(cluster) == []
     finally:
         for r in ("grp-td", "grp-ve", "vs1", "fs-vs"):  # stop first: the order constraint orders the stops
@@ -267,6 +249,6 @@ def test_layouts_start_in_order_and_fail_over_as_a_whole(cluster, san):
             co.sh(cluster, ["crm", "configure", "delete", "--force", c], check=False)
         co.remove(cluster, "grp-td", "grp-ve", "vs1", "fs-vs")
         os.unlink(crm_file)
-    assert qemu_of(GUEST) == []
+    assert co.qemu_of(GUEST) == []
     for n in cluster.nodes:
         assert not any(mounted_on(cluster, n, p) for p in MNT.values()), n

@@ -25,27 +25,6 @@ from rigs import libvirt_node  # noqa: E402  (guest XML and channel helpers of t
 from rigs.guest import build  # noqa: E402
 
 
-def qemu_of(guest):
-    """PIDs of every QEMU process on this machine running guest (whatever node it belongs to)."""
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if f"guest={guest},".encode() in f.read():
-                        out.append(int(name))
-            except OSError:
-                continue
-    return out
-
-
-def channel(lab, node):
-    xml = lab.exec(node, ["virsh", "dumpxml", GUEST], check=True).stdout
-    path = libvirt_node.channel_path_from_xml(xml)
-    assert path, xml
-    return lab.node_path(node, path)
-
-
 @pytest.fixture(scope="module")
 def guest_config(lab):
     images = build.build()
@@ -67,8 +46,8 @@ def test_guest_start_live_migration_failover_and_rejoin(cluster, guest_config):
         cluster.settle(60)
         co.record("TransientDomain start (crm -w configure primitive, guest acked)", t(),
                   agent="TransientDomain", kind="start")
-        assert libvirt_node.ping(channel(cluster, src), "start")
-        assert len(qemu_of(GUEST)) == 1
+        assert co.guest_answers(cluster, src, GUEST, "start")
+        assert len(co.qemu_of(GUEST)) == 1
 
         # live migration
         dst = next(n for n in cluster.nodes if n != src)
@@ -80,8 +59,8 @@ def test_guest_start_live_migration_failover_and_rejoin(cluster, guest_config):
                   agent="TransientDomain", kind="migrate")
         seq = [(o.op, o.node, o.rc) for o in co.ops(cluster, "vm1") if o.op not in ("monitor", "probe")]
         assert seq == [("start", src, 0), ("migrate_to", src, 0), ("migrate_from", dst, 0), ("stop", src, 0)], seq
-        assert libvirt_node.ping(channel(cluster, dst), "moved")
-        assert len(qemu_of(GUEST)) == 1
+        assert co.guest_answers(cluster, dst, GUEST, "moved")
+        assert len(co.qemu_of(GUEST)) == 1
         co.sh(cluster, ["crm_resource", "--clear", "-r", "vm1"])
 
         # power cut of the node running the guest
@@ -94,8 +73,8 @@ def test_guest_start_live_migration_failover_and_rejoin(cluster, guest_config):
         co.record("TransientDomain failover after SIGKILL of its node (fence + cold start)", t(),
                   agent="TransientDomain", kind="failover")
         assert any(f"plug={victim} off done" in c for c in cluster.fence_calls())
-        assert libvirt_node.ping(channel(cluster, now[0]), "failover")
-        assert len(qemu_of(GUEST)) == 1
+        assert co.guest_answers(cluster, now[0], GUEST, "failover")
+        assert len(co.qemu_of(GUEST)) == 1
 
         # the node comes back: nothing runs twice
         cluster.start_node(victim)
@@ -106,8 +85,8 @@ def test_guest_start_live_migration_failover_and_rejoin(cluster, guest_config):
         assert [(o.node, o.rc) for o in starts] == [(now[0], 0)], after
         probes = [o for o in after if o.op == "probe" and o.node == victim]
         assert probes and probes[-1].rc == 7, after
-        assert len(qemu_of(GUEST)) == 1
+        assert len(co.qemu_of(GUEST)) == 1
         assert co.failed_actions(cluster) == []
     finally:
         co.remove(cluster, "vm1")
-    assert qemu_of(GUEST) == []
+    assert co.qemu_of(GUEST) == []

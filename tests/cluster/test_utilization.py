@@ -35,18 +35,6 @@ def guest(rsc):
     return f"pyra-pcmk-{rsc}"
 
 
-def qemu_count(name):
-    n = 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    n += f"guest={name},".encode() in f.read()
-            except OSError:
-                continue
-    return n
-
-
 @pytest.fixture(scope="module")
 def configs(lab):
     images = build.build()
@@ -105,7 +93,7 @@ def test_guests_placed_by_memory_and_too_big_guest_stays_stopped(cluster, config
         assert all(used[n] <= CAPACITY[n] for n in CAPACITY), (used, where)
         assert used["n3"] == 0, where
         for r in ALL:
-            assert qemu_count(guest(r)) == (0 if r == BIG[0] else 1), r
+            assert len(co.qemu_of(guest(r))) == (0 if r == BIG[0] else 1), r
 
         # the admin sees why: crm_mon says Stopped, crm_simulate shows what is left on each node, and the
         # scheduler logs that the guest cannot run anywhere
@@ -130,4 +118,4 @@ def test_guests_placed_by_memory_and_too_big_guest_stays_stopped(cluster, config
             for name in ("memory", "cpu"):
                 co.sh(cluster, ["crm_attribute", "-N", node, "-z", "-n", name, "-D"], check=False)
     for r in ALL:
-        assert qemu_count(guest(r)) == 0
+        assert len(co.qemu_of(guest(r))) == 0

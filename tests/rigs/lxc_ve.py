@@ -85,6 +85,17 @@ def make_container(name, halt_ignored=False, lxcpath=LXCPATH, force=False):
     return conf
 
 
+def config_file_container(name, tmp_path):
+    """A container known only by its config file (``lxc_config``, started with ``lxc-start -f``): its config
+    copied to ``tmp_path``/ct.conf and an empty lxcpath beside it. Returns (agent params, lxcpath, config)."""
+    conf = make_container(name, force=True)
+    other = Path(tmp_path) / "lxcpath"
+    other.mkdir()
+    cfg = Path(tmp_path) / "ct.conf"
+    cfg.write_text(conf.read_text())
+    return {"veid": name, "runtime": "lxc", "lxc_path": str(other), "lxc_config": str(cfg)}, other, cfg
+
+
 def state(name, lxcpath=LXCPATH, node=None):
     r = run(["lxc-info", "-P", str(lxcpath), "-n", name, "-sH"], check=False, node=node, timeout=10)
     return r.stdout.strip() if r.returncode == 0 else f"rc={r.returncode}"

@@ -97,11 +97,12 @@ class Rig:
         self.fault(name, "stop-hangs", stop_hangs)
         return cfg
 
-    def fault(self, name, what, on=True):
+    def fault(self, name, what, on=True, value=""):
+        """Switch one of the simulator's faults (CFGDIR/sim/<what>, holding ``value``) on or off."""
         d = self.cfg(name) / "sim"
         d.mkdir(exist_ok=True)
         if on:
-            (d / what).write_text("")
+            (d / what).write_text(value)
         elif (d / what).exists():
             (d / what).unlink()
 

@@ -7,13 +7,12 @@ must cut it at the operation's deadline (SIGKILL to its process group) and the a
 reason naming what hung.
 """
 import os
-import signal
 import subprocess
 import time
 
 import pytest
 
-import harness
+import faultkit
 from harness import run_agent
 from rigs import lvm_rig
 from rigs.lvm_rig import FAKE_DM, mounted
@@ -52,28 +51,15 @@ def agent(rig, action, p, env=None, **kw):
 
 
 def hanging(rig, tool, only=None):
-    """A directory with ``tool`` that hangs (ignoring SIGTERM) — for every call, or only when its first
-    argument is ``only`` (e.g. lvm's ``lvchange``); other calls go to the stand-in / real tool."""
+    """``tool`` that hangs (ignoring SIGTERM) for every call, or only when its first argument is ``only`` (e.g.
+    lvm's ``lvchange``; other calls go to the stand-in / real tool), first on PATH. Returns (env, wrapper)."""
     d = rig.work / ("hang-" + tool + ("-" + only if only else ""))
     d.mkdir(exist_ok=True)
     real = str(FAKE_DM / "lvm") if tool == "lvm" else "/bin/" + tool
     if not os.path.exists(real):
         real = "/sbin/" + tool
-    test = '[ "$1" = "%s" ] || exec %s "$@"\n' % (only, real) if only else ""
-    script = d / tool
-    script.write_text("#!/bin/sh\n" + test + "trap '' TERM\necho \"$$\" >> %s/pids\nsleep 600\n" % d)
-    script.chmod(0o755)
-    return {"PATH": "%s:%s:/usr/sbin:/usr/bin:/sbin:/bin" % (d, FAKE_DM)}, d
-
-
-def no_hung_children_left(d):
-    """The wrappers the agent started are gone (the runner killed their process group)."""
-    pids = [int(x) for x in (d / "pids").read_text().split()] if (d / "pids").exists() else []
-    assert pids, "the hanging wrapper was never called"
-    end = time.monotonic() + 5
-    while any(os.path.exists("/proc/%d" % p) for p in pids) and time.monotonic() < end:
-        time.sleep(0.1)
-    assert not any(os.path.exists("/proc/%d" % p) for p in pids), pids
+    wrapper = faultkit.hanging_tool(d / tool, real, only)
+    return {"PATH": "%s:%s:/usr/sbin:/usr/bin:/sbin:/bin" % (d, FAKE_DM)}, wrapper
 
 
 # ------------------------------------------------------------------------------------ filesystem full
@@ -108,7 +94,7 @@ def test_hanging_lvm_bounds_start(rig):
     r = agent(rig, "start", p, env=env, timeout_ms=6000)
     assert r.rc == 1 and not r.killed and r.elapsed < 6.0, r
     assert "lvm" in r.exit_reason and ("time" in r.exit_reason or "deadline" in r.exit_reason), r
-    no_hung_children_left(d)
+    faultkit.hung_wrappers_gone(d)
     assert rig.nodes["a"].device(VG, "hang") is None and not mounted(p["directory"])
     assert agent(rig, "stop", p).rc == 0                                 # Pacemaker's stop after the failure
 
@@ -122,7 +108,7 @@ def test_hanging_deactivation_fails_stop_in_time(rig):
     r = agent(rig, "stop", p, env=env, timeout_ms=6000)
     assert r.rc == 1 and not r.killed and r.elapsed < 6.0, r
     assert "lvchange" in r.exit_reason or "deactivat" in r.exit_reason, r
-    no_hung_children_left(d)
+    faultkit.hung_wrappers_gone(d)
     assert not mounted(p["directory"])                                   # the unmount had happened
     r = agent(rig, "monitor", p, interval=10000)
     assert r.rc != 7, r                                                  # the LV is still active: not "stopped"
@@ -136,7 +122,7 @@ def test_hanging_mount_bounds_start(rig):
     r = agent(rig, "start", p, env=env, timeout_ms=6000)
     assert r.rc == 1 and not r.killed and r.elapsed < 6.0, r
     assert "mount" in r.exit_reason, r
-    no_hung_children_left(d)
+    faultkit.hung_wrappers_gone(d)
     assert agent(rig, "stop", p).rc == 0
     assert rig.nodes["a"].device(VG, "hang") is None and not mounted(p["directory"])
 
@@ -148,7 +134,7 @@ def test_hanging_umount_fails_stop_in_time(rig):
     r = agent(rig, "stop", p, env=env, timeout_ms=6000)
     assert r.rc == 1 and not r.killed and r.elapsed < 6.0, r
     assert "unmount" in r.exit_reason or "umount" in r.exit_reason, r
-    no_hung_children_left(d)
+    faultkit.hung_wrappers_gone(d)
     assert mounted(p["directory"])
     assert agent(rig, "monitor", p, interval=10000).rc == 0              # still mounted and active: running
     assert agent(rig, "stop", p).rc == 0
@@ -158,19 +144,12 @@ def test_hanging_umount_fails_stop_in_time(rig):
 # ------------------------------------------------------------------------------------ the agent killed
 def spawn(rig, action, p, env=None, timeout_ms=30000):
     n = rig.nodes["a"]
-    environ = harness.agent_env(harness.agent_path(AGENT), p, timeout_ms=timeout_ms, rsctmp=str(n.rsctmp),
-                                instance="flt-" + p["lvname"], env=dict(n.env(), **(env or {})))
-    return subprocess.Popen([harness.agent_path(AGENT), action], env=environ, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, process_group=0)
+    return faultkit.spawn(AGENT, action, p, str(n.rsctmp), "flt-" + p["lvname"], timeout_ms=timeout_ms,
+                          env=dict(n.env(), **(env or {})))
 
 
 def state_lines(rig, p):
-    path = os.path.join(rig.nodes["a"].rsctmp, "pyra", AGENT, "flt-" + p["lvname"] + ".state")
-    if not os.path.exists(path):
-        return None
-    lines = open(path).read().splitlines()
-    assert all("=" in ln for ln in lines), lines                          # never torn
-    return lines
+    return faultkit.state_lines(str(rig.nodes["a"].rsctmp), AGENT, "flt-" + p["lvname"])
 
 
 def test_agent_killed_mid_stop_then_stop_again(rig):
@@ -179,11 +158,7 @@ def test_agent_killed_mid_stop_then_stop_again(rig):
     p = params(rig, "killed", stop_signals="TERM:20 KILL:2")
     assert agent(rig, "start", p).rc == 0
     h = rig.holder(p["directory"], ignore_term=True)
-    proc = spawn(rig, "stop", p, timeout_ms=60000)
-    time.sleep(1.5)
-    assert proc.poll() is None, "stop finished before the kill"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    faultkit.kill_group(spawn(rig, "stop", p, timeout_ms=60000), after=1.5)
     assert h.poll() is None and mounted(p["directory"])
     assert "phase=started" in state_lines(rig, p)
     assert agent(rig, "monitor", p, interval=10000).rc == 0
@@ -209,8 +184,7 @@ def test_agent_killed_mid_start_then_start_again(rig):
     while not (slow / "pids").exists() and time.monotonic() < end:
         time.sleep(0.05)
     assert (slow / "pids").exists(), "fsck never started"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    faultkit.kill_group(proc)
     assert rig.nodes["a"].device(VG, "fsck") is not None and not mounted(p["directory"])
     assert "phase=started" in state_lines(rig, p)
     r = agent(rig, "monitor", p, interval=10000)

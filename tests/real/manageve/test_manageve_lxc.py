@@ -132,12 +132,7 @@ def test_undefined_container(rsctmp):
 def test_container_from_a_config_file(tmp_path, rsctmp):
     """lxc_config: a container that is not defined in lxc_path, started with lxc-start -f."""
     name = "pyra-ve-cfg"
-    conf = lxc_ve.make_container(name, force=True)
-    other = tmp_path / "lxcpath"
-    other.mkdir()
-    cfg = tmp_path / "ct.conf"
-    cfg.write_text(conf.read_text())
-    p = {"veid": name, "runtime": "lxc", "lxc_path": str(other), "lxc_config": str(cfg)}
+    p, other, cfg = lxc_ve.config_file_container(name, tmp_path)
     try:
         assert run_agent(AGENT, "monitor", p, rsctmp=rsctmp).rc == 7
         r = run_agent(AGENT, "start", p, rsctmp=rsctmp)

@@ -6,13 +6,10 @@ when called for one sub-command; the agent must end every action before its dead
 monitor or probe that cannot get an answer must never say "stopped" (7).
 """
 import os
-import signal
-import subprocess
-import time
 
 import pytest
 
-import harness
+import faultkit
 from fakes.vzctl.simrig import VZCTL, VzSim
 from harness import run_agent
 from rigs import lxc_ve
@@ -30,25 +27,13 @@ def sim(tmp_path):
 
 
 def hanging_vzctl(tmp_path, subcommand):
-    path = tmp_path / ("vzctl-hangs-on-" + subcommand)
-    path.write_text("#!/bin/sh\nfor a; do case $a in --*) ;; *) [ \"$a\" = %s ] || exec %s \"$@\"; break ;; "
-                    "esac; done\ntrap '' TERM\necho $$ >> %s.pids\nsleep 600\n" % (subcommand, VZCTL, path))
-    path.chmod(0o755)
-    return str(path)
+    return faultkit.hanging_tool(tmp_path / ("vzctl-hangs-on-" + subcommand), VZCTL, subcommand)
 
 
 def vz(sim, action, rsctmp, vzctl=VZCTL, interval=None, timeout_ms=20000, **params):
     p = dict({"veid": "101", "vzctl": vzctl}, **params)
     return run_agent(AGENT, action, p, interval=interval, timeout_ms=timeout_ms, rsctmp=rsctmp,
                      instance="ve-flt", env=sim.env)
-
-
-def wrappers_gone(path):
-    pids = [int(x) for x in open(path + ".pids").read().split()]
-    end = time.monotonic() + 5
-    while any(os.path.exists("/proc/%d" % p) for p in pids) and time.monotonic() < end:
-        time.sleep(0.1)
-    assert not any(os.path.exists("/proc/%d" % p) for p in pids), pids
 
 
 # ------------------------------------------------------------------------------------ vzctl hangs
@@ -61,7 +46,7 @@ def test_hanging_status_never_reads_as_stopped(sim, rsctmp, tmp_path):
     assert "vzctl" in r.exit_reason and "time" in r.exit_reason, r
     r = vz(sim, "monitor", rsctmp, vzctl=stuck, timeout_ms=4000)           # a probe: unsure is not 7
     assert r.rc not in (0, 7) and not r.killed and r.elapsed < 4.0, r
-    wrappers_gone(stuck)
+    faultkit.hung_wrappers_gone(stuck)
     assert vz(sim, "stop", rsctmp).rc == 0
 
 
@@ -74,7 +59,7 @@ def test_hanging_start_or_stop_is_bounded(sim, rsctmp, tmp_path, sub):
     r = vz(sim, sub, rsctmp, vzctl=stuck, timeout_ms=5000)
     assert r.rc == 1 and not r.killed and r.elapsed < 5.0, r
     assert r.exit_reason, r
-    wrappers_gone(stuck)
+    faultkit.hung_wrappers_gone(stuck)
     if sub == "stop":
         assert sim.state("101") == "running"                                # stop failed: Pacemaker fences
         assert vz(sim, "monitor", rsctmp, interval=10000).rc == 0
@@ -84,33 +69,18 @@ def test_hanging_start_or_stop_is_bounded(sim, rsctmp, tmp_path, sub):
 
 # ------------------------------------------------------------------------------------ the agent killed
 def spawn(action, params, rsctmp, env=None, timeout_ms=30000, instance="ve-flt"):
-    environ = harness.agent_env(harness.agent_path(AGENT), params, timeout_ms=timeout_ms, rsctmp=rsctmp,
-                                instance=instance, env=env)
-    return subprocess.Popen([harness.agent_path(AGENT), action], env=environ, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, process_group=0)
-
-
-def kill_after(proc, seconds):
-    time.sleep(seconds)
-    assert proc.poll() is None, "the action finished before the kill"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    return faultkit.spawn(AGENT, action, params, rsctmp, instance, timeout_ms=timeout_ms, env=env)
 
 
 def record(rsctmp, instance="ve-flt"):
-    path = os.path.join(rsctmp, "pyra", AGENT, instance + ".state")
-    if not os.path.exists(path):
-        return None
-    lines = open(path).read().splitlines()
-    assert all("=" in ln for ln in lines), lines
-    return lines
+    return faultkit.state_lines(rsctmp, AGENT, instance)
 
 
 def test_vzctl_agent_killed_mid_start_then_start_again(sim, rsctmp):
     """SIGKILL the agent while `vzctl start --wait` waits for a slow init: the re-run start converges (the
     container runs once), monitor and stop are exact."""
     sim.create("101", BOOT_DELAY="3")
-    kill_after(spawn("start", {"veid": "101", "vzctl": VZCTL}, rsctmp, env=sim.env), 1.0)
+    faultkit.kill_group(spawn("start", {"veid": "101", "vzctl": VZCTL}, rsctmp, env=sim.env), after=1.0)
     assert "phase=started" in record(rsctmp)
     r = vz(sim, "start", rsctmp)
     assert r.rc == 0, r
@@ -123,8 +93,8 @@ def test_vzctl_agent_killed_mid_start_then_start_again(sim, rsctmp):
 def test_vzctl_agent_killed_mid_stop_then_stop_again(sim, rsctmp):
     sim.create("101", IGNORE_HALT="yes")
     assert vz(sim, "start", rsctmp).rc == 0
-    kill_after(spawn("stop", {"veid": "101", "vzctl": VZCTL, "stop_timeout": "30"}, rsctmp, env=sim.env,
-                     timeout_ms=60000), 1.5)
+    faultkit.kill_group(spawn("stop", {"veid": "101", "vzctl": VZCTL, "stop_timeout": "30"}, rsctmp, env=sim.env,
+                              timeout_ms=60000), after=1.5)
     assert "phase=started" in record(rsctmp)
     assert vz(sim, "monitor", rsctmp, interval=10000).rc == 0               # still running, not "stopped"
     r = vz(sim, "stop", rsctmp, stop_timeout="1")
@@ -149,7 +119,7 @@ def test_lxc_agent_killed_mid_stop_then_stop_again(deaf_container, rsctmp):
     name = deaf_container
     p = lxc_params(name)
     assert run_agent(AGENT, "start", p, rsctmp=rsctmp, instance="ve-flt").rc == 0
-    kill_after(spawn("stop", dict(p, stop_timeout="30"), rsctmp, timeout_ms=60000), 1.5)
+    faultkit.kill_group(spawn("stop", dict(p, stop_timeout="30"), rsctmp, timeout_ms=60000), after=1.5)
     assert lxc_ve.state(name) == "RUNNING"
     assert "phase=started" in record(rsctmp)
     assert run_agent(AGENT, "monitor", p, rsctmp=rsctmp, instance="ve-flt", interval=10000).rc == 0
@@ -163,12 +133,7 @@ def test_lxc_config_file_gone_while_running(tmp_path, rsctmp):
     """lxc_config on shared storage that vanishes while the container runs: the probe still finds it (0, not a
     false 7) and stop still stops it, by the identity recorded at start."""
     name = "pyra-ve-fcfg"
-    conf = lxc_ve.make_container(name, force=True)
-    other = tmp_path / "lxcpath"
-    other.mkdir()
-    cfg = tmp_path / "ct.conf"
-    cfg.write_text(conf.read_text())
-    p = {"veid": name, "runtime": "lxc", "lxc_path": str(other), "lxc_config": str(cfg)}
+    p, other, cfg = lxc_ve.config_file_container(name, tmp_path)
     try:
         assert run_agent(AGENT, "start", p, rsctmp=rsctmp, instance="ve-cfg").rc == 0
         init = lxc_ve.init_pid(name, lxcpath=other)

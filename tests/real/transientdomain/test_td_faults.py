@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-import harness
+import faultkit
 from rigs import libvirt_node as L
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.netns, pytest.mark.faults]
@@ -196,27 +196,17 @@ def test_link_cut_mid_migration(pair, guests, rsctmp1, rsctmp2):
 
 # ------------------------------------------------------------------------------------ the agent killed
 def spawn_agent(node, action, params, rsctmp, timeout_ms=30000):
-    env = harness.agent_env(harness.agent_path(AGENT), params, timeout_ms=timeout_ms, rsctmp=rsctmp,
-                            instance="td-guest")
-    return subprocess.Popen(node.ns_prefix() + [harness.agent_path(AGENT), action], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            process_group=0)
-
-
-def state_file(rsctmp):
-    return os.path.join(rsctmp, "pyra", AGENT, "td-guest.state")
+    return faultkit.spawn(AGENT, action, params, rsctmp, "td-guest", timeout_ms=timeout_ms, prefix=node.ns_prefix())
 
 
 def assert_state_intact(rsctmp, phase):
-    path = state_file(rsctmp)
+    lines = faultkit.state_lines(rsctmp, AGENT, "td-guest")
     if phase is None:
-        assert not os.path.exists(path), open(path).read()
+        assert lines is None, lines
         return
-    text = open(path).read()
-    lines = text.splitlines()
-    assert all("=" in ln for ln in lines), text
-    assert "phase=%s" % phase in lines, text
-    leftovers = [f for f in os.listdir(os.path.dirname(path)) if f.startswith("td-guest") and ".tmp" in f]
+    assert lines is not None and "phase=%s" % phase in lines, lines
+    directory = os.path.dirname(faultkit.state_path(rsctmp, AGENT, "td-guest"))
+    leftovers = [f for f in os.listdir(directory) if f.startswith("td-guest") and ".tmp" in f]
     assert not leftovers, leftovers
 
 
@@ -231,8 +221,7 @@ def test_agent_killed_mid_start_then_start_again(pair, guests, rsctmp1):
     while n1.state(g["name"]) is None and time.monotonic() < end:
         time.sleep(0.05)
     assert n1.state(g["name"]) is not None, "the domain was never created"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    faultkit.kill_group(proc)
     assert_state_intact(rsctmp1, "started")
     log = L.WORK / "console" / (g["name"] + "-restart.log")
     r = guests.run(n1, "start", p, rsctmp1, env={"HA_LOGFILE": str(log)})
@@ -252,11 +241,7 @@ def test_agent_killed_mid_stop_then_stop_again(pair, guests, rsctmp1):
     g = guests.xml(cmdline="td_deaf")
     p = {"config": g["config"], "shutdown_mode": "acpi"}
     assert guests.run(n1, "start", p, rsctmp1).rc == 0
-    proc = spawn_agent(n1, "stop", p, rsctmp1, timeout_ms=60000)
-    time.sleep(2.0)
-    assert proc.poll() is None, "stop returned before the kill"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    faultkit.kill_group(spawn_agent(n1, "stop", p, rsctmp1, timeout_ms=60000), after=2.0)
     assert n1.state(g["name"])[0] == 1                                   # the deaf guest still runs
     assert_state_intact(rsctmp1, "started")
     r = guests.run(n1, "monitor", p, rsctmp1, interval=10000)

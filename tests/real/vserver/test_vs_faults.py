@@ -1,14 +1,9 @@
 """Fault injection for VServer (issue 8): the agent SIGKILLed (as pacemaker-execd kills a timed-out agent: its
 whole process group) mid-start while the guest's initscripts run, and mid-stop while `vserver stop` hangs; the
 re-run action converges, the guest runs at most once, the state file stays whole."""
-import os
-import signal
-import subprocess
-import time
-
 import pytest
 
-import harness
+import faultkit
 from harness import run_agent
 from rigs import vserver_rig as vr
 
@@ -26,30 +21,18 @@ def agent(rig, guest, action, rsctmp, **kw):
 
 
 def kill_mid(rig, guest, action, rsctmp, after, timeout_ms=30000):
-    env = harness.agent_env(harness.agent_path(AGENT), params(rig, guest), timeout_ms=timeout_ms, rsctmp=rsctmp,
-                            instance="vs-" + guest)
-    proc = subprocess.Popen([harness.agent_path(AGENT), action], env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, process_group=0)
-    time.sleep(after)
-    assert proc.poll() is None, "the action finished before the kill"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    proc = faultkit.spawn(AGENT, action, params(rig, guest), rsctmp, "vs-" + guest, timeout_ms=timeout_ms)
+    faultkit.kill_group(proc, after=after)
 
 
 def record(rsctmp, guest):
-    path = os.path.join(rsctmp, "pyra", AGENT, "vs-%s.state" % guest)
-    if not os.path.exists(path):
-        return None
-    lines = open(path).read().splitlines()
-    assert all("=" in ln for ln in lines), lines
-    return lines
+    return faultkit.state_lines(rsctmp, AGENT, "vs-" + guest)
 
 
 def test_agent_killed_mid_start_then_start_again(rig, rsctmp):
     n = "pyra-vs-f1"
     rig.build(n, ips=[vr.NET + "31"])
-    (rig.cfg(n) / "sim").mkdir(exist_ok=True)
-    (rig.cfg(n) / "sim" / "start-slow").write_text("3")
+    rig.fault(n, "start-slow", value="3")
     kill_mid(rig, n, "start", rsctmp, after=1.5)
     first = rig.init_pid(n)
     assert first, "the guest's context should exist (its initscripts were running)"
