@@ -137,18 +137,19 @@ class VServer(Agent):
             ident["interfaces"] = ifaces
         return ident
 
-    def _check_addresses(self, op, vs, wait):
+    def _require_addresses(self, op, vs, wait):
+        """Failure unless the guest's configured addresses are up here (after start: waiting up to 5 s)."""
         addresses = vs.addresses()
         if not addresses:
-            return []
-        if not wait:
-            return backend.missing_addresses(addresses)
-        stage = op.deadline.within(5.0)
+            return
         missing = backend.missing_addresses(addresses)
-        while missing and not stage.expired():
-            stage.sleep(POLL)
-            missing = backend.missing_addresses(addresses)
-        return missing
+        if wait:
+            stage = op.deadline.within(5.0)
+            while missing and not stage.expired():
+                stage.sleep(POLL)
+                missing = backend.missing_addresses(addresses)
+        if missing:
+            raise Failure("vserver %s runs but its addresses are not up here: %s" % (vs.name, " ".join(missing)))
 
     # -- actions ----------------------------------------------------------------------------------------
     def validate(self, op):
@@ -185,10 +186,7 @@ class VServer(Agent):
             if xid:
                 op.state.update(**{"id.xid": xid})
         if op.params.check_ip:
-            missing = self._check_addresses(op, vs, wait=True)
-            if missing:
-                raise Failure("vserver %s runs but its addresses are not up here: %s" % (
-                    vs.name, " ".join(missing)))
+            self._require_addresses(op, vs, wait=True)
         return codes.SUCCESS
 
     def monitor(self, op):
@@ -210,10 +208,7 @@ class VServer(Agent):
             if not really:
                 raise Failure("vserver %s: 'running' says running but 'status' says: %s" % (vs.name, line))
             if op.params.check_ip:
-                missing = self._check_addresses(op, vs, wait=False)
-                if missing:
-                    raise Failure("vserver %s runs but its addresses are not up here: %s" % (
-                        vs.name, " ".join(missing)))
+                self._require_addresses(op, vs, wait=False)
         return codes.SUCCESS
 
     def _monitor_without_config(self, op, vs):
