@@ -10,7 +10,6 @@ import pytest
 
 from pyra.host import command, mountinfo, processes
 from pyra.ocf.deadline import Deadline
-from pyra.ocf.errors import DeadlineExceeded, Failure
 
 
 def test_run_captures_output_and_code():
@@ -68,7 +67,7 @@ def test_grandchild_holding_pipes_cannot_hang_us():
 def test_expired_deadline_runs_nothing(tmp_path):
     marker = tmp_path / "ran"
     d = Deadline(0)
-    with pytest.raises(DeadlineExceeded):
+    with pytest.raises(command.OutOfTime):
         command.run(["/bin/touch", str(marker)], deadline=d)
     assert not marker.exists()
 
@@ -76,7 +75,7 @@ def test_expired_deadline_runs_nothing(tmp_path):
 def test_missing_program_and_check():
     result = command.run(["/nonexistent/tool", "x"])
     assert result.rc == command.NOT_FOUND and "not found" in result.summary()
-    with pytest.raises(Failure):
+    with pytest.raises(command.CommandFailed):
         command.run(["/bin/false"], check=True)
 
 

@@ -7,7 +7,8 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lib"))
 
-from pyra.agents import lvmfilesystem as agent  # noqa: E402
+from pyra.agents import lvmfilesystem as agent
+from pyra.agents.lvmfilesystem import ownership  # noqa: E402
 from pyra.backends import filesystem as fs  # noqa: E402
 from pyra.backends import lvm, lvm_dm  # noqa: E402
 from pyra.host.command import CommandResult  # noqa: E402
@@ -116,7 +117,7 @@ class _Op:
     ("node1 node2\n", 0, False, "not a cluster node name"),
 ])
 def test_take_over_only_from_a_node_that_left_the_partition(online, rc, ok, words):
-    allowed, why = agent.LVMFilesystem._may_take_over(agent.LVMFilesystem, _Op(online, rc), "nodeA", "nodeB")
+    allowed, why = ownership.may_take_over(_Op(online, rc), "nodeA", "nodeB")
     assert allowed is ok and words in why
 
 

@@ -6,12 +6,13 @@ lives in ``state_dir`` (put it on a node-local directory to get real per-node st
 """
 
 from pyra.ocf import checks, codes
-from pyra.ocf.agent import Action, Agent
+from pyra.agents.base import PyraAgent
+from pyra.ocf.agent import Action
 from pyra.ocf.errors import ConfigError, Failure, MissingEnvironment
 from pyra.ocf.params import BOOLEAN, TIME, Param, Schema
 
 
-class PyraExample(Agent):
+class PyraExample(PyraAgent):
     name = "PyraExample"
     version = "0.1.0"
     shortdesc = "Example pyra resource (a marker file)"
@@ -38,9 +39,14 @@ class PyraExample(Agent):
         Action("migrate_from", timeout=20), Action("reload-agent", timeout=20),
     )
 
-    def _marker(self, op):
+    identity_keys = ("marker",)
+
+    def identify(self, op):
         import os
-        return os.path.join(op.params.state_dir, op.env.instance.replace("/", "_") + ".running")
+        return {"marker": os.path.join(op.params.state_dir, op.env.instance.replace("/", "_") + ".running")}
+
+    def _marker(self, op):
+        return op.identity()["marker"]
 
     def _running(self, op):
         import os
@@ -54,7 +60,7 @@ class PyraExample(Agent):
         import os
         if self._running(op):
             return codes.SUCCESS
-        op.state.record_start({"marker": self._marker(op)})
+        op.record_start()
         op.deadline.sleep(op.params.start_delay)
         if op.deadline.expired():
             raise Failure("start_delay did not finish before the deadline")
@@ -76,7 +82,7 @@ class PyraExample(Agent):
 
     def monitor(self, op):
         import os
-        if op.params.config and not os.path.exists(op.params.config) and not op.state.has_record:
+        if op.params.config and not os.path.exists(op.params.config) and not op.has_record():
             raise MissingEnvironment("config %s is not visible on this node" % op.params.config)
         if self._running(op):
             return codes.SUCCESS

@@ -17,7 +17,8 @@ The OCF semantics live here; the vzctl and lxc command contracts in pyra.backend
 import os
 
 from pyra.ocf import checks, codes
-from pyra.ocf.agent import Action, Agent
+from pyra.agents.base import PyraAgent
+from pyra.ocf.agent import Action
 from pyra.ocf.errors import ConfigError, Failure, MissingEnvironment
 from pyra.ocf.params import BOOLEAN, TIME, Param, Schema
 
@@ -219,7 +220,7 @@ class LxcRuntime:
         return None
 
 
-class ManageVE(Agent):
+class ManageVE(PyraAgent):
     name = "ManageVE"
     version = "1.0.0"
     shortdesc = "Manages an OpenVZ container (vzctl, OpenVZ 7) or an LXC container"

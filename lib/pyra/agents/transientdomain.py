@@ -7,7 +7,8 @@ by the recorded UUID and one state query (no dumpxml, no crm_resource, no XML pa
 """
 
 from pyra.ocf import checks, codes
-from pyra.ocf.agent import Action, Agent
+from pyra.agents.base import PyraAgent
+from pyra.ocf.agent import Action
 from pyra.ocf.errors import ConfigError, Failure, MissingEnvironment
 from pyra.ocf.params import BOOLEAN, INTEGER, TIME, Param, Schema
 
@@ -39,7 +40,7 @@ def _mode_check(value):
 MIGRATION = "Live migration"
 
 
-class TransientDomain(Agent):
+class TransientDomain(PyraAgent):
     name = "TransientDomain"
     version = "0.1.0"
     shortdesc = "A libvirt guest created from an XML file (transient, never defined)"

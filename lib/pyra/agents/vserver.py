@@ -20,7 +20,8 @@ config dir is in ``pyra.backends.vserver``.
 
 from pyra.backends import vserver as backend
 from pyra.ocf import checks, codes
-from pyra.ocf.agent import Action, Agent
+from pyra.agents.base import PyraAgent
+from pyra.ocf.agent import Action
 from pyra.ocf.errors import ConfigError, Failure, MissingEnvironment
 from pyra.ocf.params import BOOLEAN, Param, Schema
 
@@ -42,7 +43,7 @@ _fraction.check_name = "fraction"
 _fraction.environmental = False
 
 
-class VServer(Agent):
+class VServer(PyraAgent):
     name = "VServer"
     version = "0.1.0"
     shortdesc = "Manages a Linux-VServer guest (util-vserver)"

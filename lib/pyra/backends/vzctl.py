@@ -85,15 +85,15 @@ class Vzctl:
         self.lock_retries = 0
 
     def call(self, args, timeout=None, retry_locked=True):
-        """Run ``vzctl args``; while it answers 9 (locked by another vzctl), retry inside the deadline."""
-        delay = self.lock_wait
-        while True:
-            result = self._run([self.binary, *args], timeout=timeout)
-            if result.rc != RC_LOCKED or not retry_locked or self.deadline.remaining() <= delay + 0.5:
-                return result
+        """Run ``vzctl args``; while it answers 9 (locked by another vzctl), retry inside the deadline, keeping
+        half a second to report the last answer."""
+        from pyra.ocf.deadline import retry
+
+        def counted(_result, _delay):
             self.lock_retries += 1
-            self.deadline.sleep(delay)
-            delay = min(2.0, delay * 1.5)
+        return retry(lambda: self._run([self.binary, *args], timeout=timeout), self.deadline,
+                     lambda result: retry_locked and result.rc == RC_LOCKED,
+                     delay=self.lock_wait, max_delay=2.0, reserve=0.5, on_retry=counted)
 
     def status(self, ctid):
         """Returns (Status or None, CommandResult). None when vzctl failed or printed something unknown."""

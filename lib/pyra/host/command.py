@@ -12,8 +12,6 @@ does) cannot hang us: after the kill we wait at most one second for EOF, then cl
 import os
 import time
 
-from pyra.ocf.errors import DeadlineExceeded, Failure
-
 NOT_FOUND = 127
 NOT_EXECUTABLE = 126
 DEFAULT_TIMEOUT = 30.0
@@ -68,6 +66,27 @@ class CommandResult:
         return "CommandResult(%r, rc=%r, timed_out=%r)" % (self.argv, self.rc, self.timed_out)
 
 
+class HostError(Exception):
+    """Base of what ``pyra.host`` raises; ``reason`` is written for the admin. The OCF runtime maps these to
+    conditions (it knows them through the agents floor; this floor knows nothing of OCF)."""
+
+    def __init__(self, reason, result=None):
+        super().__init__(reason)
+        self.reason = reason
+        self.result = result
+
+    def __str__(self):
+        return self.reason
+
+
+class OutOfTime(HostError):
+    """The caller's deadline left no time to run the command at all."""
+
+
+class CommandFailed(HostError):
+    """A command run with ``check=True`` did not exit 0 (``result`` says how)."""
+
+
 def _decode(data):
     return data.decode("utf-8", "replace") if data else ""
 
@@ -77,9 +96,9 @@ def run(argv, deadline=None, timeout=None, input=None, env=None, cwd=None, captu
     """Run ``argv`` and return a CommandResult; never raises for the command's own failure unless ``check``.
 
     The time allowed is the smaller of ``timeout`` and what ``deadline`` has left (DEFAULT_TIMEOUT when
-    neither is given). An already expired deadline raises DeadlineExceeded without running anything.
+    neither is given). An already expired deadline raises OutOfTime without running anything.
     ``input`` (str or bytes) is written to stdin; otherwise stdin is /dev/null. ``check=True`` raises
-    Failure(result.summary()) when the command did not exit 0.
+    CommandFailed(result.summary()) when the command did not exit 0.
 
     Implemented with ``posix_spawn`` and ``poll``: ``import subprocess`` alone costs ~6 ms, more than the
     status query a monitor runs. (``cwd`` needs a chdir in the child, which posix_spawn cannot do in
@@ -92,7 +111,7 @@ def run(argv, deadline=None, timeout=None, input=None, env=None, cwd=None, captu
     if deadline is not None:
         left = deadline.remaining()
         if left <= 0:
-            raise DeadlineExceeded("no time left to run %s" % os.path.basename(argv[0]))
+            raise OutOfTime("no time left to run %s" % os.path.basename(argv[0]))
         limit = min(limit, left)
     if isinstance(input, str):
         input = input.encode("utf-8")
@@ -103,7 +122,7 @@ def run(argv, deadline=None, timeout=None, input=None, env=None, cwd=None, captu
     if tracer is not None:
         tracer(result)
     if check and not result.ok:
-        raise Failure(result.summary())
+        raise CommandFailed(result.summary(), result)
     return result
 
 

@@ -18,6 +18,7 @@ from pyra.ocf.env import OcfEnv
 from pyra.ocf.errors import ConfigError, DeadlineExceeded, MissingEnvironment, OcfError
 
 BUILTIN_TIMEOUTS = {"meta-data": 5, "validate-all": 20}
+FRESH_IDENTITY_ACTIONS = ("start", "migrate_from", "validate-all")
 
 
 class Action:
@@ -53,6 +54,7 @@ class Operation:
         self.depth = 10 if (action == "start" or env.check_level >= 10) else 0
         self.reason = None
         self._state = None
+        self._identity = None
 
     @property
     def state(self):
@@ -69,20 +71,56 @@ class Operation:
         except OSError:
             return True  # cannot tell: never claim "stopped"
 
+    # -- identity: one rule for every agent (DESIGN §5) ------------------------------------------------
+    def identity(self):
+        """What the resource is, as a dict of strings, resolved once per action by one rule.
+
+        A start, migrate_from or validate-all derives it from the parameters (``agent.identify``). Any other
+        action uses the identity this node recorded when it started the resource, as long as that record has
+        every key of ``agent.identity_keys``: so a monitor or stop finds what runs here even when the
+        parameters, or the configuration they point to, cannot be read on this node, and a monitor of a
+        guest does not re-read its configuration. Without such a record it falls back to the parameters.
+        When neither can tell, the agent's ConfigError or MissingEnvironment propagates and the policy
+        decides (a probe 7, a stop 0 unless this node has a record: then 1).
+        """
+        if self._identity is None:
+            self._identity = self._resolve_identity()
+        return self._identity
+
+    def _resolve_identity(self):
+        if self.action in FRESH_IDENTITY_ACTIONS:
+            return dict(self.agent.identify(self))
+        recorded = self.state.identity()
+        complete = all(recorded.get(key) for key in self.agent.identity_keys)
+        if complete and recorded:
+            return recorded
+        return dict(self.agent.identify(self))
+
+    def record_start(self, identity=None, **extra):
+        """Write the crash-memory record before acting on a start or migrate_from: ``identity`` (default:
+        ``self.identity()``) and ``extra`` keys. A record that already says "started here" with the same
+        identity is kept (what a running resource noted since, such as a monitor's baseline, survives a
+        repeated start); ``extra`` keys are merged into it."""
+        identity = self.identity() if identity is None else identity
+        if self.has_record() and self.state.identity() == {k: str(v) for k, v in identity.items()}:
+            changed = {k: v for k, v in extra.items() if self.state.read().get(k) != str(v)}
+            if changed:
+                self.state.update(**changed)
+            return
+        self.state.record_start(identity, **extra)
+        self._identity = {k: str(v) for k, v in identity.items()}
+
     def run(self, argv, timeout=None, **kwargs):
-        """Run an external command bounded by this operation's deadline (see pyra.host.command.run)."""
-        from pyra.host.command import run
-        return run(argv, deadline=self.deadline, timeout=timeout, tracer=self.log.trace_command, **kwargs)
+        """Run an external command bounded by this operation's deadline, through the agent's runner
+        (``pyra.host.command.run`` for every pyra agent; see ``pyra.agents.base``)."""
+        if self.agent.runner is None:
+            raise RuntimeError("%s has no command runner" % self.agent.name)
+        return self.agent.runner(argv, deadline=self.deadline, timeout=timeout, tracer=self.log.trace_command,
+                                 **kwargs)
 
     def set_reason(self, reason):
         """Remember the exit reason to emit if this action ends with a failing code (the last one wins)."""
         self.reason = reason
-
-    def exit(self, code, reason=None):
-        """Return ``code`` with ``reason`` as the exit reason."""
-        if reason:
-            self.reason = reason
-        return code
 
     def not_running(self, reason=None):
         """The resource is not running here: 7 after a clean stop or on a probe, 1 after a crash (DESIGN §5)."""
@@ -114,6 +152,14 @@ class Agent:
     schema = None
     actions = ()
     check_levels = (0,)
+    # What identifies the resource: ``identify(op)`` derives it from the parameters; a recorded identity
+    # stands in for the parameters only when it has all of ``identity_keys`` (see Operation.identity).
+    identity_keys = ()
+    # The command runner behind ``op.run`` and how errors of the floors above map to OCF conditions: a tuple
+    # of (exception class, OcfError class). Both are bound by the agents floor (pyra.agents.base), so this
+    # runtime imports nothing above it.
+    runner = None
+    error_conditions = ()
 
     @classmethod
     def all_actions(cls):
@@ -140,6 +186,12 @@ class Agent:
         return best.timeout if best else 20
 
     # -- hooks -----------------------------------------------------------------------------------------
+    def identify(self, op):
+        """The resource's identity from the parameters (a dict of strings, recorded at start). Raise
+        ConfigError when the parameters identify nothing, MissingEnvironment when what they point to cannot
+        be read on this node."""
+        return {}
+
     def validate(self, op):
         """Checks beyond the schema. ``op.depth`` 0: parameters only; 10: this node's environment too."""
 
@@ -222,21 +274,38 @@ class Agent:
             if code is None:
                 code = codes.SUCCESS
             return op, code, op.reason
-        except DeadlineExceeded as err:
-            return op, codes.ERR_GENERIC, "%s: %s" % (action, err.reason) if action not in err.reason else err.reason
         except OcfError as err:
-            code = err.code if err.code is not None else policy.decide(
-                err.condition, action, env.is_probe,
-                op.has_record() if action in ("monitor", "stop") else False)
-            if code in (codes.NOT_RUNNING, codes.SUCCESS):
-                log.info("%s: %s", action, err.reason)
-            return op, code, err.reason
+            return (op,) + self._decide(err, env, action, op, log)
+        except self._mapped_errors() as err:
+            return (op,) + self._decide(self._as_condition(err), env, action, op, log)
         except Exception as err:  # the last line of defence: never a traceback on stderr, always a reason
             import traceback
             frames = traceback.extract_tb(err.__traceback__)
             log.error("internal error: %s: %s at %s", type(err).__name__, err, " <- ".join(
                 "%s:%d(%s)" % (os.path.basename(f.filename), f.lineno, f.name) for f in reversed(frames)))
             return op, codes.ERR_GENERIC, "internal error in %s: %s: %s" % (action, type(err).__name__, err)
+
+    @classmethod
+    def _mapped_errors(cls):
+        return tuple(exc for exc, _ in cls.error_conditions)
+
+    @classmethod
+    def _as_condition(cls, err):
+        for exc, condition in cls.error_conditions:
+            if isinstance(err, exc):
+                return condition(getattr(err, "reason", None) or str(err))
+        raise err
+
+    @staticmethod
+    def _decide(err, env, action, op, log):
+        """(code, reason) for a raised condition: the policy decides; a deadline is always a plain failure."""
+        if isinstance(err, DeadlineExceeded):
+            return codes.ERR_GENERIC, err.reason if action in err.reason else "%s: %s" % (action, err.reason)
+        code = policy.decide(err.condition, action, env.is_probe,
+                             op.has_record() if action in ("monitor", "stop") else False)
+        if code in (codes.NOT_RUNNING, codes.SUCCESS):
+            log.info("%s: %s", action, err.reason)
+        return code, err.reason
 
     @staticmethod
     def _raise_problems(problems):

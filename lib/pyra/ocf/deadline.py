@@ -73,3 +73,29 @@ class Deadline:
 
     def __repr__(self):
         return "Deadline(%.3fs left)" % self.remaining()
+
+
+def retry(attempt, deadline, again, delay=0.2, max_delay=1.0, reserve=0.0, on_retry=None):
+    """Call ``attempt()`` until ``again(outcome)`` is false or ``deadline`` leaves no time for another round.
+
+    ``outcome`` is what ``attempt`` returned or the exception it raised. When no retry follows, a returned
+    value is returned and an exception re-raised. Between attempts it sleeps ``delay`` seconds, growing by half
+    each time up to ``max_delay``, and never into the last ``reserve`` seconds: once only those are left, the
+    last outcome stands. ``on_retry(outcome, delay)`` is told before each sleep (to log, or to count). Pass a share of the
+    operation's deadline (``deadline.share(0.8)``) to keep time for what follows. Used for locks another
+    process holds for a while: a VG's sanlock lease, a device briefly in use, vzctl's container lock.
+    """
+    while True:
+        try:
+            outcome, raised = attempt(), False
+        except Exception as err:  # handed to again(); re-raised below when no retry follows
+            outcome, raised = err, True
+        left = deadline.remaining() - reserve
+        if not again(outcome) or left <= 0:
+            if raised:
+                raise outcome
+            return outcome
+        if on_retry is not None:
+            on_retry(outcome, delay)
+        deadline.sleep(min(delay, left))
+        delay = min(max_delay, delay * 1.5)

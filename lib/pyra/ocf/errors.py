@@ -12,10 +12,9 @@ class OcfError(Exception):
 
     condition = policy.FAILED
 
-    def __init__(self, reason, code=None):
+    def __init__(self, reason):
         super().__init__(reason)
         self.reason = reason
-        self.code = code  # an explicit code overrides the policy; use sparingly
 
     def __str__(self):
         return self.reason
@@ -41,7 +40,3 @@ class Failure(OcfError):
 
 class DeadlineExceeded(Failure):
     """The operation's time budget ran out before the goal was reached."""
-
-
-class Unimplemented(OcfError):
-    condition = policy.UNIMPLEMENTED

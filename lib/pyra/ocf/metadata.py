@@ -105,6 +105,9 @@ def _parameter(param, v11):
         notes.append("Can be changed without a restart (reload-agent).")
     if param.type == P.TIME:
         notes.append("A duration: a number of seconds, or with a unit (ms, s, min, h).")
+    if param.type == P.LIST:
+        notes.append("A list: words separated by blanks.")
+    notes.extend(param.notes())
     if notes:
         longdesc = longdesc + "\n" + " ".join(notes)
     out.append('<longdesc lang="en">\n%s\n</longdesc>' % escape(longdesc, quote=False))
@@ -112,7 +115,7 @@ def _parameter(param, v11):
     ctype = param.type
     if ctype == P.SELECT and not v11:
         ctype = P.STRING
-    elif ctype == P.TIME and v11:
+    elif (ctype == P.TIME and v11) or ctype in (P.FLOAT, P.LIST):
         ctype = P.STRING
     default = param.default_text()
     content = '<content type="%s"' % ctype

@@ -1,8 +1,10 @@
 """The typed parameter schema: one table drives parsing, defaults, validation and metadata.
 
-A ``Schema`` is a list of ``Param`` plus cross-parameter rules (required together, mutually exclusive, free
-rules). ``Schema.parse(env)`` reads ``OCF_RESKEY_*`` once, converts each value to its type, applies defaults
-and deprecated aliases, and collects every problem instead of stopping at the first. Required parameters are
+A ``Schema`` is a list of ``Param`` plus cross-parameter rules (required together, required if another has a
+value, mutually exclusive, free rules). ``Schema.parse(env)`` reads ``OCF_RESKEY_*`` once, converts each value
+to its type (or through the parameter's own converter), so values arrive final: an agent never parses a
+parameter again. It applies defaults and deprecated aliases, and collects every problem instead of stopping
+at the first. Required parameters are
 *reported* as problems, never enforced here: the runtime decides (through the policy) what a problem means
 for the current action, so a missing parameter cannot turn a probe or a stop into a fatal 6.
 """
@@ -12,6 +14,8 @@ INTEGER = "integer"
 BOOLEAN = "boolean"
 TIME = "time"
 SELECT = "select"
+FLOAT = "float"     # rendered as string in metadata (OCF has no float type)
+LIST = "list"       # words separated by blanks or commas -> tuple of str; rendered as string
 
 _TRUE = ("1", "yes", "true", "on", "y", "ja")
 _FALSE = ("0", "no", "false", "off", "n", "nein")
@@ -73,6 +77,21 @@ def parse_time(text):
     return seconds
 
 
+def parse_float(text):
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def parse_list(text):
+    """Words separated by blanks or commas, as a tuple (empty text: ())."""
+    return tuple(text.replace(",", " ").split())
+
+
 def format_time(seconds):
     if seconds == int(seconds):
         return "%ds" % seconds
@@ -85,19 +104,27 @@ class Param:
     ``deprecated`` names the parameter that replaces this one (or is True when there is none): a value given
     under the old name is used for the new one when the new one is not set. ``unique_group`` names a group of
     parameters whose combined values must be unique across resources (OCF 1.1); ``unique=True`` is the 1.0
-    spelling for a group of one. ``private`` values are never logged.
+    spelling for a group of one. ``private`` values are never logged. ``advanced`` parameters are tuning
+    knobs whose default suits almost every cluster (said in the metadata and the man page). ``convert`` turns
+    the text into the final value (raising ValueError with a message) where the type alone does not; a text
+    ``default`` goes through it too (and is shown as written). ``checks`` run on the converted value; ranges
+    and what each check demands are rendered into the metadata.
     """
 
     __slots__ = ("name", "type", "default", "required", "unique", "unique_group", "reloadable", "deprecated",
-                 "advanced", "private", "shortdesc", "longdesc", "choices", "checks", "default_doc")
+                 "advanced", "private", "shortdesc", "longdesc", "choices", "checks", "default_doc", "converter")
 
     def __init__(self, name, type=STRING, default=None, required=False, shortdesc="", longdesc="",
                  choices=(), checks=(), unique=False, unique_group=None, reloadable=False, deprecated=None,
-                 advanced=False, private=False, default_doc=None):
+                 advanced=False, private=False, default_doc=None, convert=None):
         if choices and type not in (SELECT, STRING):
             raise ValueError("choices only make sense for select parameters")
         self.name = name
         self.type = SELECT if choices else type
+        self.converter = convert
+        if isinstance(default, str) and (convert is not None or self.type in (FLOAT, LIST)):
+            default_doc = default if default_doc is None else default_doc
+            default = self.convert(default)
         self.default = default
         self.required = required
         self.unique = unique
@@ -114,12 +141,18 @@ class Param:
 
     def convert(self, text):
         """Turn the raw environment string into a typed value; ValueError with a message when it is wrong."""
+        if self.converter is not None:
+            return self.converter(text)
         if self.type == BOOLEAN:
             return parse_boolean(text)
         if self.type == INTEGER:
             return parse_integer(text)
         if self.type == TIME:
             return parse_time(text)
+        if self.type == FLOAT:
+            return parse_float(text)
+        if self.type == LIST:
+            return parse_list(text)
         if self.type == SELECT:
             word = text.strip()
             if word not in self.choices:
@@ -137,7 +170,20 @@ class Param:
             return "true" if self.default else "false"
         if self.type == TIME:
             return format_time(self.default)
+        if self.type == LIST:
+            return " ".join(self.default)
         return str(self.default)
+
+    def notes(self):
+        """Sentences for the metadata: what the checks demand (ranges included) and whether it is advanced."""
+        out = []
+        for check in self.checks:
+            text = getattr(check, "describe", None)
+            if text:
+                out.append(text)
+        if self.advanced:
+            out.append("Advanced: the default suits almost every cluster.")
+        return out
 
 
 class Values:
@@ -158,26 +204,32 @@ class Values:
     def get(self, name, default=None):
         return self.__dict__.get(name, default)
 
-    def as_dict(self):
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+RESERVED_NAMES = frozenset(name for name in dir(Values) if not name.startswith("__"))
 
 
 class Schema:
     """An ordered set of Params with cross-parameter rules.
 
-    ``required_together``: tuples of names that must be set together. ``mutually_exclusive``: tuples of names
-    of which at most one may be set. ``rules``: callables ``rule(values) -> None | Problem | str`` for anything
-    else (a str becomes a configuration problem).
+    ``required_together``: tuples of names that must be set together. ``required_if``: tuples ``(name, value,
+    (names...))``: when parameter ``name`` has ``value`` (given or by default), each of ``names`` must be set.
+    ``mutually_exclusive``: tuples of names of which at most one may be set. ``rules``: callables
+    ``rule(values) -> None | Problem | str`` for anything else (a str becomes a configuration problem).
+    A parameter named like an attribute of the parsed values (``given``, ``raw``, ``get``) is refused.
     """
 
-    def __init__(self, *params, required_together=(), mutually_exclusive=(), rules=()):
+    def __init__(self, *params, required_together=(), required_if=(), mutually_exclusive=(), rules=()):
         self.params = tuple(params)
         self.by_name = {}
         for param in self.params:
             if param.name in self.by_name:
                 raise ValueError("duplicate parameter %s" % param.name)
+            if param.name in RESERVED_NAMES or param.name.startswith("_"):
+                raise ValueError("parameter name %s would shadow an attribute of the parsed values" % param.name)
             self.by_name[param.name] = param
-        for group in tuple(required_together) + tuple(mutually_exclusive):
+        self.required_if = tuple((name, value, tuple(names)) for name, value, names in required_if)
+        for group in (tuple(required_together) + tuple(mutually_exclusive)
+                      + tuple((name,) + names for name, _, names in self.required_if)):
             for name in group:
                 if name not in self.by_name:
                     raise ValueError("rule names unknown parameter %s" % name)
@@ -240,6 +292,11 @@ class Schema:
             set_names = [n for n in group if n in given]
             if set_names and len(set_names) != len(group):
                 problems.append(Problem(None, "parameters %s must be set together" % ", ".join(group)))
+        for name, value, names in self.required_if:
+            if values[name] == value:
+                unset = [n for n in names if n not in given]
+                if unset:
+                    problems.append(Problem(unset[0], "is required when %s=%s" % (name, value)))
         for group in self.mutually_exclusive:
             set_names = [n for n in group if n in given]
             if len(set_names) > 1:
