@@ -23,24 +23,10 @@ from pyra.ocf import checks, codes
 from pyra.agents.base import PyraAgent
 from pyra.ocf.agent import Action
 from pyra.ocf.errors import ConfigError, Failure, MissingEnvironment
-from pyra.ocf.params import BOOLEAN, Param, Schema
+from pyra.ocf.params import BOOLEAN, FLOAT, Param, Schema
 
 SIGKILL = 9
 POLL = 0.1
-
-
-def _fraction(value):
-    try:
-        f = float(value)
-    except ValueError:
-        return "must be a number between 0.1 and 0.95"
-    if not 0.1 <= f <= 0.95:
-        return "must be between 0.1 and 0.95"
-    return None
-
-
-_fraction.check_name = "fraction"
-_fraction.environmental = False
 
 
 class VServer(PyraAgent):
@@ -69,11 +55,11 @@ class VServer(PyraAgent):
               shortdesc="The vserver command",
               longdesc="Path or name (searched on PATH) of util-vserver's 'vserver' command. vkill and "
                        "vserver-stat are looked up in the same directory when this is a path, else on PATH."),
-        Param("start_timeout_share", default="0.8", checks=[_fraction], advanced=True,
+        Param("start_timeout_share", type=FLOAT, default="0.8", checks=[checks.in_range(0.1, 0.95)], advanced=True,
               shortdesc="Share of the start timeout for 'vserver start'",
               longdesc="Fraction (0.1-0.95) of the start operation's time given to 'vserver NAME start'; the "
                        "rest is kept to confirm that the guest runs and its addresses are up."),
-        Param("stop_timeout_share", default="0.6", checks=[_fraction], advanced=True,
+        Param("stop_timeout_share", type=FLOAT, default="0.6", checks=[checks.in_range(0.1, 0.95)], advanced=True,
               shortdesc="Share of the stop timeout for 'vserver stop'",
               longdesc="Fraction (0.1-0.95) of the stop operation's time given to 'vserver NAME stop'; if the "
                        "guest still runs after that, the agent kills its context (TERM, then KILL) in the rest."),
@@ -90,15 +76,21 @@ class VServer(PyraAgent):
     )
     check_levels = (0, 10)
 
+    identity_keys = ("name", "cfgdir")
+
+    def identify(self, op):
+        name = op.params.name
+        if name is None or name in (".", ".."):
+            raise ConfigError("parameter 'name' is missing or invalid")
+        return {"name": name, "cfgdir": backend.VServer(name, op.run, confdir=op.params.confdir).cfgdir}
+
     # -- helpers -----------------------------------------------------------------------------------------
     def _vs(self, op):
-        name, confdir = op.params.name, op.params.confdir
-        if name is None or name in (".", ".."):
-            # missing or invalid: a stop or probe may still find what this node started by its record
-            ident = op.state.identity() if op.action in ("stop", "monitor") and op.has_record() else {}
-            if not ident.get("name") or not ident.get("cfgdir"):
-                raise ConfigError("parameter 'name' is missing or invalid")
-            name, confdir = ident["name"], ident["cfgdir"][: -len(ident["name"]) - 1] or "/"
+        """The guest of this instance's identity (Operation.identity: the parameters, or what this node
+        recorded when it started the guest)."""
+        ident = op.identity()
+        name = ident["name"]
+        confdir = ident["cfgdir"][: -len(name) - 1] or "/"
         return backend.VServer(name, op.run, confdir=confdir, vserver_cmd=op.params.vserver_cmd)
 
     @staticmethod
@@ -129,6 +121,8 @@ class VServer(PyraAgent):
         return "'vserver %s %s' failed (rc=%s)%s" % (vs.name, command, res.rc, ": " + lines[-1] if lines else "")
 
     def _identity(self, vs, xid=None):
+        """What start records: the guest's name and config dir, its XID and addresses (to find and clean
+        up after it when its config dir is gone)."""
         ident = {"name": vs.name, "cfgdir": vs.cfgdir}
         xid = xid or vs.static_xid()
         if xid:
@@ -166,11 +160,11 @@ class VServer(PyraAgent):
     def start(self, op):
         vs = self._vs(op)
         if self._call(vs.is_running, timeout=self._quick(op)):
-            op.state.record_start(self._identity(vs, vs.running_xid()))
+            op.record_start(self._identity(vs, vs.running_xid()))
             op.log.info("vserver %s is already running", vs.name)
         else:
-            op.state.record_start(self._identity(vs))
-            share = float(op.params.start_timeout_share)
+            op.record_start(self._identity(vs))
+            share = op.params.start_timeout_share
             res = self._call(vs.start, timeout=max(0.1, op.deadline.remaining() * share))
             if res.timed_out:
                 op.log.warning("%s; checking whether the guest came up anyway", self._failed(vs, "start", res))
@@ -251,7 +245,7 @@ class VServer(PyraAgent):
         return codes.SUCCESS
 
     def _stop_with_config(self, op, vs, ident):
-        share = float(op.params.stop_timeout_share)
+        share = op.params.stop_timeout_share
         try:
             res = vs.stop(timeout=max(0.1, op.deadline.remaining() * share))
         except backend.ConfigMissing:

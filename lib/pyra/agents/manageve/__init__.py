@@ -11,24 +11,20 @@ failed restore leaves the dump, and the next ``start`` (Pacemaker's recovery) re
 workload's memory state survives; a dump that cannot be restored is set aside and the container cold-starts.
 ``migration=restart`` moves the container by a clean stop and start; ``off`` refuses migrate_to.
 
-The OCF semantics live here; the vzctl and lxc command contracts in pyra.backends.vzctl / pyra.backends.lxc.
+The OCF semantics live here; the two runtimes behind one interface in ``runtimes``, and the vzctl and lxc
+command contracts in pyra.backends.vzctl / pyra.backends.lxc.
 """
 
 import os
 
-from pyra.ocf import checks, codes
 from pyra.agents.base import PyraAgent
+from pyra.agents.manageve.runtimes import DOWN, MISSING, PAUSED, RUNNING, LxcRuntime, VzRuntime
+from pyra.ocf import checks, codes
 from pyra.ocf.agent import Action
 from pyra.ocf.errors import ConfigError, Failure, MissingEnvironment
 from pyra.ocf.params import BOOLEAN, TIME, Param, Schema
 
-# the runtime-neutral states the agent reasons about
-RUNNING = "running"
-PAUSED = "paused"
-DOWN = "down"
-MISSING = "missing"   # the container is not defined on this node (deleted / not in this lxcpath)
-
-
+@checks.named("container id", "A CTID, name or UUID: letters, digits and _-.:+@, at most 128 characters.")
 def _veid_check(value):
     message = checks.simple_name(value)
     if message:
@@ -37,187 +33,6 @@ def _veid_check(value):
         return "must be at most 128 characters"
     return None
 
-
-_veid_check.check_name = "container id"
-_veid_check.environmental = False
-
-
-class VzRuntime:
-    """The vzctl runtime: one `vzctl status` per query."""
-
-    name = "vzctl"
-
-    def __init__(self, op, veid, binary):
-        from pyra.backends.vzctl import Vzctl
-        self.op = op
-        self.veid = veid
-        self.vz = Vzctl(op.run, op.deadline, binary)
-
-    def query(self):
-        """(state, detail) with state one of RUNNING PAUSED DOWN MISSING."""
-        from pyra.backends import vzctl
-        status, result = self.vz.status(self.veid)
-        if status is None:
-            if result.rc == 127:
-                raise MissingEnvironment("vzctl (%s) is not installed on this node" % self.vz.binary)
-            if result.rc == 2 and "Bad container ID" in result.stderr:
-                # a name vzctl does not know here: the container is not defined on this node
-                return MISSING, "container %s is not known to vzctl here" % self.veid
-            raise Failure("cannot read the container state: %s" % result.summary())
-        if not status.exists:
-            return MISSING, "container %s does not exist here (vzctl: deleted)" % self.veid
-        if status.state == vzctl.RUNNING:
-            return RUNNING, "running"
-        if status.state == vzctl.PAUSED:
-            return PAUSED, "container %s is paused (checkpoint-suspended); resume it with vzctl resume" % self.veid
-        if status.state == vzctl.SUSPENDED:
-            return DOWN, "suspended (a dump exists), not running"
-        return DOWN, "down"
-
-    def start(self, wait):
-        from pyra.backends import vzctl
-        if self.query()[0] == PAUSED:
-            result = self.vz.restore(self.veid)  # vzctl resume of a paused container continues it
-        else:
-            result = self.vz.start(self.veid, wait=wait)
-        if result.rc not in (0, vzctl.RC_RUNNING) or result.timed_out:
-            raise Failure(result.summary())
-
-    def stop(self, graceful_s):
-        """Graceful `vzctl stop` for at most graceful_s, then `vzctl stop --fast` (kill) in what is left."""
-        result = self.vz.stop(self.veid, timeout=max(1.0, graceful_s))
-        if result.ok:
-            return
-        self.op.log.warning("graceful stop did not finish (%s); killing the container", result.status_text())
-        result = self.vz.stop(self.veid, fast=True)
-        if not result.ok:
-            raise Failure(result.summary())
-
-    def checkpoint(self, dumpfile):
-        result = self.vz.chkpnt(self.veid, dumpfile)
-        if not result.ok:
-            raise Failure("checkpoint failed, the container stays here: %s" % result.summary())
-
-    def restore(self, dumpfile):
-        from pyra.backends import vzctl
-        result = self.vz.restore(self.veid, dumpfile)
-        if result.rc == vzctl.RC_RUNNING:
-            return
-        if not result.ok:
-            raise Failure("restore failed: %s" % result.summary())
-
-    def default_dumpfile(self, op):
-        return None  # vzctl's own default (Dump.<CTID> in its dump directory)
-
-    def checkpoint_supported(self):
-        return None
-
-
-class LxcRuntime:
-    """The LXC runtime: one `lxc-info -sH` per query."""
-
-    name = "lxc"
-
-    def __init__(self, op, veid, lxc_path, lxc_config):
-        from pyra.backends.lxc import Lxc
-        self.op = op
-        self.veid = veid
-        self.lxc = Lxc(op.run, op.deadline, veid, lxc_path, lxc_config)
-
-    def query(self):
-        from pyra.backends import lxc
-        state, result = self.lxc.state()
-        if state is None:
-            if result.rc == 127:
-                raise MissingEnvironment("LXC (lxc-info) is not installed on this node")
-            raise Failure("cannot read the container state: %s" % result.summary())
-        if state == lxc.MISSING and self.lxc.config:
-            # started with lxc-start -f: LXC only knows the container while it runs
-            if os.path.isfile(self.lxc.config):
-                return DOWN, "stopped"
-            return MISSING, "lxc_config %s is not visible on this node" % self.lxc.config
-        if state == lxc.MISSING:
-            return MISSING, "container %s is not defined in %s" % (self.veid, self.lxc.lxcpath or "the lxcpath")
-        if state == lxc.RUNNING:
-            return RUNNING, "running"
-        if state == lxc.FROZEN:
-            return PAUSED, "container %s is frozen; thaw it with lxc-unfreeze" % self.veid
-        if state == lxc.STOPPED:
-            return DOWN, "stopped"
-        raise Failure("container %s is %s" % (self.veid, state))
-
-    def start(self, wait):
-        from pyra.backends import lxc
-        state, _ = self.lxc.state()
-        if state == lxc.FROZEN:
-            result = self.op.run(self.lxc._argv("lxc-unfreeze"))
-            if not result.ok:
-                raise Failure(result.summary())
-            return
-        result = self.lxc.start()
-        if not result.ok:
-            raise Failure(result.summary())
-        found = self.op.deadline.wait_for(lambda: self.lxc.state()[0] in (lxc.RUNNING, lxc.STOPPED),
-                                          interval=0.02, max_interval=0.25)
-        if not found:
-            raise Failure("container %s did not reach RUNNING before the deadline" % self.veid)
-
-    def stop(self, graceful_s):
-        from pyra.backends import lxc
-        result = self.lxc.stop(graceful_s)
-        if result.ok or result.rc == lxc.RC_STOP_NOT_RUNNING:
-            return
-        self.op.log.warning("lxc-stop -t did not stop the container (%s); killing it", result.status_text())
-        result = self.lxc.kill()
-        if not result.ok and result.rc != lxc.RC_STOP_NOT_RUNNING:
-            raise Failure(result.summary())
-
-    def _logfile(self):
-        os.makedirs(self.op.env.rsctmp, 0o755, exist_ok=True)
-        return os.path.join(self.op.env.rsctmp, "pyra-ve-%s.lxc.log" % self.veid.replace("/", "_"))
-
-    def _log_tool_output(self, logfile):
-        try:
-            with open(logfile) as handle:
-                lines = [line.strip() for line in handle if line.strip()]
-            os.unlink(logfile)
-        except OSError:
-            return ""
-        for line in lines[-5:]:
-            self.op.log.info("lxc-checkpoint: %s", line)
-        return lines[-1] if lines else ""
-
-    def checkpoint(self, dumpdir):
-        os.makedirs(dumpdir, 0o700, exist_ok=True)
-        logfile = self._logfile()
-        result = self.lxc.checkpoint(dumpdir, logfile)
-        last = self._log_tool_output(logfile)
-        if not result.ok:
-            raise Failure("checkpoint failed, the container stays here: %s%s" % (
-                result.summary(), (": " + last[-60:]) if last else ""))
-
-    def restore(self, dumpdir):
-        logfile = self._logfile()
-        result = self.lxc.restore(dumpdir, logfile)
-        last = self._log_tool_output(logfile)
-        if not result.ok:
-            raise Failure("restore failed: %s%s" % (result.summary(), (": " + last[-60:]) if last else ""))
-
-    def default_dumpfile(self, op):
-        return self.lxc.default_dumpdir()
-
-    def checkpoint_supported(self):
-        """None when CRIU can checkpoint here, else the reason why not."""
-        from pyra.backends.lxc import CRIU_MIN, criu_version
-        from pyra.host.command import which
-        path, version = criu_version(self.op.run, which)
-        if not path:
-            return "migration=checkpoint needs CRIU >= 4.1, and criu is not installed; use migration=restart"
-        if version is None or version[:2] < CRIU_MIN:
-            shown = ".".join(str(v) for v in version) if version else "unknown"
-            return ("migration=checkpoint needs CRIU >= 4.1 (%s is %s, which cannot dump on this kernel); "
-                    "use migration=restart" % (path, shown))
-        return None
 
 
 class ManageVE(PyraAgent):
@@ -273,30 +88,24 @@ class ManageVE(PyraAgent):
         Action("migrate_to", timeout=75), Action("migrate_from", timeout=75),
     )
 
-    # -- what this instance is ------------------------------------------------------------------------
-    def _runtime(self, op, need_config=False):
-        """The runtime adapter for this instance, from the parameters or, failing that, the state record."""
-        p = op.params
-        veid, runtime, lxc_path, lxc_config = p.veid, p.runtime, p.lxc_path, p.lxc_config
-        if not veid:
-            ident = op.state.identity() if op.action in ("monitor", "stop") else {}
-            if not ident.get("veid") or need_config:
-                return None
-            veid = ident["veid"]
-            runtime = ident.get("runtime", runtime)
-            lxc_path = ident.get("lxc_path") or None
-            lxc_config = ident.get("lxc_config") or None
-        if runtime == "lxc":
-            return LxcRuntime(op, veid, lxc_path, lxc_config)
-        return VzRuntime(op, veid, p.vzctl)
+    identity_keys = ("veid", "runtime")
 
-    def _identity(self, op):
+    def identify(self, op):
         p = op.params
+        if not p.veid:
+            raise ConfigError("parameter 'veid' is required")
         ident = {"veid": p.veid, "runtime": p.runtime}
         if p.runtime == "lxc":
             ident["lxc_path"] = p.lxc_path or ""
             ident["lxc_config"] = p.lxc_config or ""
         return ident
+
+    def _runtime(self, op):
+        """The runtime adapter for this instance's identity (Operation.identity: parameters or record)."""
+        ident = op.identity()
+        if ident.get("runtime") == "lxc":
+            return LxcRuntime(op, ident["veid"], ident.get("lxc_path") or None, ident.get("lxc_config") or None)
+        return VzRuntime(op, ident["veid"], op.params.vzctl)
 
     def _dumpfile(self, op, rt):
         if op.params.dumpdir:
@@ -327,8 +136,6 @@ class ManageVE(PyraAgent):
     # -- actions --------------------------------------------------------------------------------------
     def monitor(self, op):
         rt = self._runtime(op)
-        if rt is None:
-            return op.not_running("no veid configured and none recorded here")
         state, detail = rt.query()
         if state == RUNNING:
             return codes.SUCCESS
@@ -337,14 +144,14 @@ class ManageVE(PyraAgent):
         return op.not_running(detail)  # down or not defined here: 7, or 1 when our record says it ran
 
     def start(self, op):
-        rt = self._runtime(op, need_config=True)
+        rt = self._runtime(op)
         state, detail = rt.query()
         if state == RUNNING:
-            op.state.record_start(self._identity(op))
+            op.record_start()
             return codes.SUCCESS
         if state == MISSING:
             raise MissingEnvironment(detail)
-        op.state.record_start(self._identity(op))
+        op.record_start()
         dump = self._dumpfile(op, rt) if op.params.migration == "checkpoint" else None
         if state == DOWN and dump and os.path.exists(dump):
             # a migration whose restore failed: resume the checkpoint rather than reboot the container
@@ -369,9 +176,6 @@ class ManageVE(PyraAgent):
 
     def stop(self, op):
         rt = self._runtime(op)
-        if rt is None:
-            op.state.record_stop()
-            return codes.SUCCESS
         state, detail = rt.query()
         if state in (DOWN, MISSING):
             op.state.record_stop()
@@ -385,7 +189,7 @@ class ManageVE(PyraAgent):
         return codes.SUCCESS
 
     def migrate_to(self, op):
-        rt = self._runtime(op, need_config=True)
+        rt = self._runtime(op)
         target = op.env.migrate_target or "?"
         mode = op.params.migration
         if mode == "off":
@@ -414,11 +218,11 @@ class ManageVE(PyraAgent):
         return codes.SUCCESS
 
     def migrate_from(self, op):
-        rt = self._runtime(op, need_config=True)
+        rt = self._runtime(op)
         state, detail = rt.query()
         if state == MISSING:
             raise MissingEnvironment(detail)
-        op.state.record_start(self._identity(op))
+        op.record_start()
         if state == RUNNING:
             return codes.SUCCESS
         if op.params.migration == "restart":
