@@ -8,7 +8,7 @@ import os
 import re
 import time
 
-import pyralab
+from lab import pyralab
 
 TIMES = []  # (what, seconds, agent, kind): scenario 7, printed and written to TIMINGS at the end of a session
 TIMINGS = "/var/tmp/pyra-pcmk-timings.json"  # beside the rig's dir, which `down` removes
@@ -31,7 +31,7 @@ def qemu_of(guest):
 
 def guest_answers(lab, node, guest, token):
     """The guest running on ``node`` answers a ping on its startup_signal channel (read from its live XML)."""
-    from rigs import libvirt_node
+    from lab.rigs import libvirt_node
     xml = lab.exec(node, ["virsh", "dumpxml", guest], check=True).stdout
     path = libvirt_node.channel_path_from_xml(xml)
     assert path, xml

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """`make demo`: a 3-node Pacemaker cluster in namespaces on this machine, running pyra agents.
 
-Owns the demo's story (what is configured, shown and broken); the cluster is pyralab.py, the shared LVM
-storage sanstorage.py. Steps: bring the cluster up (per-node libvirtd, fencing by really killing a node's
-processes), make two LUNs with real LVM metadata and ext4, configure with crmsh as an admin would:
+Owns the demo's story (what is configured, shown and broken); the cluster is lab/pyralab.py, the shared
+LVM storage lab/sanstorage.py. Steps: bring the cluster up (per-node libvirtd, fencing by really killing a
+node's processes), make two LUNs with real LVM metadata and ext4, configure with crmsh as an admin would:
   grp-vm = LVMFilesystem -> TransientDomain   (the guest's XML, disk image and console log on the LV)
   grp-ct = LVMFilesystem -> ManageVE (LXC)    (the container's config and rootfs on the LV)
   vm2    = TransientDomain on the shared directory, allow-migrate=true
@@ -15,15 +15,14 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if __name__ == "__main__":  # run as a script: the package lab is beside this file
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import clusterops as co  # noqa: E402
-import pyralab  # noqa: E402
-import sanstorage  # noqa: E402
-from rigs import libvirt_node, lxc_ve  # noqa: E402
-from rigs.guest import build  # noqa: E402
+from lab import clusterops as co  # noqa: E402
+from lab import pyralab  # noqa: E402
+from lab import sanstorage  # noqa: E402
+from lab.rigs import libvirt_node, lxc_ve  # noqa: E402
+from lab.rigs.guest import build  # noqa: E402
 
 LAB = os.path.abspath(os.path.join(os.path.dirname(__file__), "pyralab.py"))
 VM1, VM2, CT = "pyra-pcmk-vm1", "pyra-pcmk-vm2", "pyra-ve-pcmk-demo"

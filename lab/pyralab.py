@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """pyralab: a real Pacemaker 2.1 + Corosync 3 cluster of N (2-3) nodes on one machine, without systemd.
 
-This module owns the cluster rig used by tests/cluster/ and `make demo`: it builds, runs and tears down the
+This module owns the cluster lab used by tests/cluster/ and `make demo`: it builds, runs and tears down the
 namespace nodes, and offers the verbs a test needs (kill, freeze, partition, exec ...). It knows nothing
 about any agent.
 
@@ -15,7 +15,7 @@ Layout (everything prefixed pyra-pcmk; nothing outside these names is created, s
                        /etc/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /run; a private tmpfs
                        on /dev/shm; a fresh /sys (+ the host's cgroup hierarchies).
   /etc/lvm             per node (system_id_source = "uname": each node's system ID is its hostname); LV
-                       activation through the device-mapper stand-in (tests/fakes/dm, on pacemaker's PATH).
+                       activation through the device-mapper stand-in (lab/dmstandin, on pacemaker's PATH).
                        A power cut (kill / fence) also drops what the node had mounted from those devices.
   shared storage       /var/tmp/pyra-pcmk/shared is, on every node, a bind mount of
                        /var/tmp/pyra-pcmk/storage ("the SAN"); `unplug NODE` removes it on that node only.
@@ -39,6 +39,9 @@ import subprocess
 import sys
 import time
 
+if __name__ == "__main__":  # run as a script (the CLI, _inside, _reaper): the package lab is beside this file
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 PREFIX = "pyra-pcmk"
 LAB = "/var/tmp/pyra-pcmk"
 RUN = "/run/pyra-pcmk"
@@ -52,14 +55,14 @@ FENCE_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fence_pyra
 FENCE_DST = "/usr/sbin/fence_pyralab"
 CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # The host kernel (hence every node's) has no device-mapper: LV activation's kernel step is played by the
-# stand-in tests/fakes/dm (a loop device over the LV's extents, recorded under NODE_DM). Pacemaker on every
+# stand-in lab/dmstandin (a loop device over the LV's extents, recorded under NODE_DM). Pacemaker on every
 # node gets it in its environment, as an admin would put site settings in /etc/default/pacemaker.
-DM_STANDIN_BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fakes", "dm")
+DM_STANDIN_BIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dmstandin")
 NODE_DM = "/run/pyra-dm"
 PCMK_ENV = {"PCMK_logfile": "/var/log/pacemaker/pacemaker.log", "PCMK_logfacility": "none",
             "PATH": f"{DM_STANDIN_BIN}:{CLEAN_PATH}", "PYRA_DM_STANDIN": NODE_DM}
-# a node's own /etc/lvm until the storage helper (tests/cluster/sanstorage.py) accepts its LUNs: scan nothing
-NODE_LVM_CONF = ('# written by pyra tests/cluster/pyralab.py: no LUN of the rig yet\n'
+# a node's own /etc/lvm until the storage helper (lab/sanstorage.py) accepts its LUNs: scan nothing
+NODE_LVM_CONF = ('# written by pyra lab/pyralab.py: no LUN of the rig yet\n'
                  'devices {\n    global_filter = [ "r|.*|" ]\n    use_devicesfile = 0\n}\n'
                  'global {\n    system_id_source = "uname"\n}\n')
 CLEAN_ENV = {"PATH": CLEAN_PATH, "LANG": "C.UTF-8", "HOME": "/root"}
@@ -277,7 +280,7 @@ class Lab:
         two = "    two_node: 1\n" if count == 2 else ""
         with open(path, "w", encoding="ascii") as f:
             f.write(
-                "# written by pyra tests/cluster/pyralab.py\n"
+                "# written by pyra lab/pyralab.py\n"
                 "totem {\n    version: 2\n    cluster_name: pyralab\n    transport: knet\n"
                 f"    crypto_cipher: none\n    crypto_hash: none\n    token: {self.token_ms}\n}}\n"
                 f"nodelist {{\n{nodes}}}\n"
@@ -708,7 +711,7 @@ class Lab:
 
 
 def fence_module():
-    """tests/cluster/fence_pyralab as a module (its power-off semantics are shared with kill)."""
+    """lab/fence_pyralab as a module (its power-off semantics are shared with kill)."""
     import importlib.machinery
     import importlib.util
     loader = importlib.machinery.SourceFileLoader("fence_pyralab", FENCE_SRC)
@@ -733,8 +736,7 @@ def detach_lab_loops():
 def reaper(argv):
     """Run argv as a child subreaper (the libvirt rig's): PID 1 here reaps lazily, and libvirt's destroy waits
     until QEMU is really gone."""
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from rigs.libvirt_reaper import run
+    from lab.rigs.libvirt_reaper import run
     return run(argv)
 
 

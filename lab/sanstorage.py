@@ -8,11 +8,11 @@ LVMFilesystem claims it), one linear LV `data`, a real ext4 on it, filled by the
 host at the very path the nodes will mount it on (MNT/<vg>), so paths written inside stay valid.
 
 Only the kernel step of activation is not real (the host has no device-mapper): both the admin's activation
-here and the nodes' (Pacemaker's environment, see pyralab.PCMK_ENV) go through tests/fakes/dm.
+here and the nodes' (Pacemaker's environment, see pyralab.PCMK_ENV) go through lab/dmstandin.
 """
 import os
 
-import pyralab
+from lab import pyralab
 
 MNT = f"{pyralab.LAB}/mnt"            # LVMFilesystem's directory for VG <vg> is MNT/<vg>, on every node
 ADMIN_LVM = f"{pyralab.LAB}/admin-lvm"  # the admin's (host's) LVM config while preparing; no system ID
@@ -22,7 +22,7 @@ NO_ACT = ["--config", "global/activation=0"]
 
 def lvm_conf(luns, system_id_source):
     accept = "".join(f'"a|^{dev}$|", ' for dev in sorted(luns))
-    return ("# written by pyra tests/cluster/sanstorage.py: the rig's LUNs only\n"
+    return ("# written by pyra lab/sanstorage.py: the rig's LUNs only\n"
             f'devices {{\n    global_filter = [ {accept}"r|.*|" ]\n    use_devicesfile = 0\n'
             '    obtain_device_list_from_udev = 0\n    external_device_info_source = "none"\n'
             '    hints = "none"\n    scan_lvs = 0\n}\n'

@@ -10,6 +10,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)  # the package `lab` (lab/: rigs, the cluster lab, the dm stand-in)
 sys.path.insert(0, os.path.join(REPO, "lib"))
 sys.path.insert(0, HERE)
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # `make demo` / `make demo-down`: a 3-node Pacemaker + Corosync cluster in namespaces on this machine,
-# running pyra's agents (tests/cluster/demo.py tells the story, tests/cluster/pyralab.py is the cluster).
+# running pyra's agents (lab/demo.py tells the story, lab/pyralab.py is the cluster).
 # usage: sh tools/demo.sh up | down       (as root, on Debian 12)
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,10 +10,10 @@ case "${1:-up}" in
 up)
     sh "$here/tools/install-deps.sh"
     make -s -C "$here" install PY="$PY"
-    exec "$PY" "$here/tests/cluster/demo.py"
+    exec "$PY" "$here/lab/demo.py"
     ;;
 down)
-    exec "$PY" "$here/tests/cluster/pyralab.py" down
+    exec "$PY" "$here/lab/pyralab.py" down
     ;;
 *)
     echo "usage: sh tools/demo.sh up|down" >&2

@@ -1,5 +1,5 @@
 """Host-tier storage rig for LVMFilesystem: loop-device PVs with real LVM metadata, per-"node" private LVM
-configurations (system ID, volume_list tags, lvmlockd), the device-mapper stand-in (tests/fakes/dm), ext4/xfs
+configurations (system ID, volume_list tags, lvmlockd), the device-mapper stand-in (lab/dmstandin), ext4/xfs
 filesystems, and holder processes that ignore SIGTERM.
 
 Everything lives under /var/tmp/pyra-lvm/<rig> and /run/pyra-lvm/<rig>; VG names start with pyra_lvm_.
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FAKE_DM = ROOT / "tests" / "fakes" / "dm"
+FAKE_DM = ROOT / "lab" / "dmstandin"
 WORK = Path("/var/tmp/pyra-lvm")
 RUN = Path("/run/pyra-lvm")
 REAL_LVM = "/sbin/lvm"

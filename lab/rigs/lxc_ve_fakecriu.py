@@ -23,7 +23,7 @@ echo "pyra-ve fake criu: only --version and check" >&2; exit 1
 """
 
 LXC_CHECKPOINT = r"""#!/bin/sh
-# pyra-ve fake lxc-checkpoint (see tests/rigs/lxc_ve_fakecriu.py)
+# pyra-ve fake lxc-checkpoint (see lab/rigs/lxc_ve_fakecriu.py)
 mode= dir= name= path= log=/dev/null
 while [ $# -gt 0 ]; do
     case $1 in

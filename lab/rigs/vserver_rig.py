@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SIM_BIN = HERE.parent / "fakes" / "vserver"
+# the simulator is a test double of util-vserver and stays with the tests; this rig only runs it by path
+SIM_BIN = HERE.parents[1] / "tests" / "fakes" / "vserver"
 VSERVER = str(SIM_BIN / "vserver")
 VKILL = str(SIM_BIN / "vkill")
 VSTAT = str(SIM_BIN / "vserver-stat")

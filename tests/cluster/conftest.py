@@ -4,7 +4,7 @@
 the rig up once, and tears it down after the last cluster test, leaving nothing behind. `cluster` (per test)
 makes sure every node is back online and no test constraint is left before the test starts. Measured times
 (scenario 7) are collected in TIMES, printed at the end of the run (each record, then per agent: start,
-migrate/move, failover) and written to clusterops.TIMINGS (/var/tmp/pyra-pcmk-timings.json).
+migrate/move, failover) and written to lab.clusterops.TIMINGS (/var/tmp/pyra-pcmk-timings.json).
 """
 import os
 import signal
@@ -14,11 +14,10 @@ import sys
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-import pyralab  # noqa: E402
-from clusterops import TIMES, record, write_timings  # noqa: E402
+from lab import REPO, pyralab  # noqa: E402
+from lab.clusterops import TIMES, record, write_timings  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -18,20 +18,20 @@ import subprocess
 
 import pytest
 
-import clusterops as co
-import pyralab
-import sanstorage
+from lab import REPO
+from lab import clusterops as co
+from lab import pyralab
+from lab import sanstorage
 
 pytestmark = [pytest.mark.root, pytest.mark.cluster, pytest.mark.netns, pytest.mark.qemu, pytest.mark.lxc,
               pytest.mark.slow]
 
-REPO = co.__file__.rsplit("/tests/", 1)[0]
 for _agent in ("LVMFilesystem", "TransientDomain", "ManageVE", "VServer"):
     if not os.path.exists(os.path.join(REPO, "agents", _agent)):
         pytest.skip(f"agents/{_agent} does not exist yet", allow_module_level=True)
 
-from rigs import libvirt_node, lxc_ve  # noqa: E402
-from rigs.guest import build  # noqa: E402
+from lab.rigs import libvirt_node, lxc_ve  # noqa: E402
+from lab.rigs.guest import build  # noqa: E402
 
 VSERVER = os.path.join(REPO, "tests", "fakes", "vserver", "vserver")
 GUEST, CT, VS = "pyra-pcmk-g2", "pyra-ve-pcmk-c2", "pyra-vs-pcmk1"

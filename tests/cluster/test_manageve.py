@@ -9,19 +9,20 @@ import shutil
 
 import pytest
 
-import clusterops as co
-import pyralab
+from lab import REPO
+from lab import clusterops as co
+from lab import pyralab
 
 pytestmark = [pytest.mark.root, pytest.mark.cluster, pytest.mark.netns, pytest.mark.lxc, pytest.mark.slow]
 
-AGENT = os.path.join(co.__file__.rsplit("/tests/", 1)[0], "agents", "ManageVE")
-CT = "pyra-ve-pcmk-c1"  # the LXC rig (tests/rigs/lxc_ve.py) insists on its pyra-ve- prefix
+AGENT = os.path.join(REPO, "agents", "ManageVE")
+CT = "pyra-ve-pcmk-c1"  # the LXC rig (lab/rigs/lxc_ve.py) insists on its pyra-ve- prefix
 LXCPATH = f"{pyralab.SHARED}/lxc"
 
 if not os.path.exists(AGENT):
     pytest.skip("agents/ManageVE does not exist yet", allow_module_level=True)
 
-from rigs import lxc_ve  # noqa: E402  (busybox container builder of the ManageVE tests)
+from lab.rigs import lxc_ve  # noqa: E402  (busybox container builder of the ManageVE tests)
 
 
 def container_monitors():

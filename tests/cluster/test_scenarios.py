@@ -1,6 +1,6 @@
 """Cluster scenarios (issue 7): pyra agents driven by a real Pacemaker 2.1 + Corosync 3 cluster of 3 nodes.
 
-The cluster is the session fixture `lab` (tests/cluster/conftest.py, built by pyralab.py): fencing is real
+The cluster is the session fixture `lab` (tests/cluster/conftest.py, built by lab/pyralab.py): fencing is real
 (fence_pyralab kills the victim node's processes). Each test creates its own resources and removes them.
 PyraExample proves the rig and the library's OCF semantics; the scenarios pick up real agents from agents/.
 """
@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-import clusterops as co
 import profiles
-import pyralab
+from lab import clusterops as co
+from lab import pyralab
 
 pytestmark = [pytest.mark.root, pytest.mark.cluster, pytest.mark.netns, pytest.mark.slow]
 

@@ -10,19 +10,20 @@ import os
 
 import pytest
 
-import clusterops as co
-import pyralab
+from lab import REPO
+from lab import clusterops as co
+from lab import pyralab
 
 pytestmark = [pytest.mark.root, pytest.mark.cluster, pytest.mark.netns, pytest.mark.qemu, pytest.mark.slow]
 
-AGENT = os.path.join(co.__file__.rsplit("/tests/", 1)[0], "agents", "TransientDomain")
+AGENT = os.path.join(REPO, "agents", "TransientDomain")
 GUEST = "pyra-pcmk-g1"
 
 if not os.path.exists(AGENT):
     pytest.skip("agents/TransientDomain does not exist yet", allow_module_level=True)
 
-from rigs import libvirt_node  # noqa: E402  (guest XML and channel helpers of the TransientDomain rig)
-from rigs.guest import build  # noqa: E402
+from lab.rigs import libvirt_node  # noqa: E402  (guest XML and channel helpers of the TransientDomain rig)
+from lab.rigs.guest import build  # noqa: E402
 
 
 @pytest.fixture(scope="module")

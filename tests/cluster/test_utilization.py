@@ -13,17 +13,17 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-import clusterops as co
-import pyralab
+from lab import REPO
+from lab import clusterops as co
+from lab import pyralab
 
 pytestmark = [pytest.mark.root, pytest.mark.cluster, pytest.mark.netns, pytest.mark.qemu, pytest.mark.slow]
 
-REPO = co.__file__.rsplit("/tests/", 1)[0]
 if not os.path.exists(os.path.join(REPO, "agents", "TransientDomain")):
     pytest.skip("agents/TransientDomain does not exist yet", allow_module_level=True)
 
-from rigs import libvirt_node  # noqa: E402
-from rigs.guest import build  # noqa: E402
+from lab.rigs import libvirt_node  # noqa: E402
+from lab.rigs.guest import build  # noqa: E402
 
 CAPACITY = {"n1": 300, "n2": 300, "n3": 100}  # MiB
 SMALL = {"u1": 128, "u2": 128, "u3": 128}

@@ -1,6 +1,6 @@
 """Bench row: ocf:pyra:LVMFilesystem monitor vs ocf:heartbeat:Filesystem monitor on the same mounted ext4.
 
-The LV lives on a loop-device PV with real LVM metadata (tests/rigs/lvm_rig.py); the host kernel has no
+The LV lives on a loop-device PV with real LVM metadata (lab/rigs/lvm_rig.py); the host kernel has no
 device-mapper, so the LV's device is the stand-in loop device and ocf:heartbeat:LVM-activate cannot run here
 (its monitor asks `dmsetup`): the anchor is Filesystem alone, which flatters the anchor. Goal: <= 0.3x.
 Rows: depth 0 vs Filesystem depth 0, and depth 10 (O_DIRECT read) vs Filesystem OCF_CHECK_LEVEL=10.
@@ -36,7 +36,7 @@ def _ocf_env(extra, params, rsctmp, level=None):
 @contextlib.contextmanager
 def comparisons():
     from harness import run_agent
-    from rigs import lvm_rig
+    from lab.rigs import lvm_rig
     rig = lvm_rig.Rig("bench")
     try:
         node = rig.node("a", system_id="nodeA")

@@ -85,12 +85,12 @@ def comparisons():
     finally:
         sim.cleanup()
         shutil.rmtree(RSCTMP, ignore_errors=True)
-        from rigs import lxc_ve
+        from lab.rigs import lxc_ve
         lxc_ve.destroy(LXC_CT, lxcpath=LXC_PATH)
 
 
 def _lxc_row(pyra):
-    from rigs import lxc_ve
+    from lab.rigs import lxc_ve
     conf = lxc_ve.make_container(LXC_CT, lxcpath=LXC_PATH, force=True)
     lxc_ve.run(["lxc-start", "-P", LXC_PATH, "-n", LXC_CT, "-d"])
     base = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OCF_ROOT": "/usr/lib/ocf", "OCF_RA_VERSION_MAJOR": "1",

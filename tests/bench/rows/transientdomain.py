@@ -1,6 +1,6 @@
 """Bench row: ocf:pyra:TransientDomain monitor vs ocf:heartbeat:VirtualDomain monitor on the same running guest.
 
-One private libvirtd (node td-bench, tests/rigs/libvirt_node.py) runs one real TCG guest started by pyra.
+One private libvirtd (node td-bench, lab/rigs/libvirt_node.py) runs one real TCG guest started by pyra.
 Both agents use the same hypervisor URI (the node's unix socket) and the same domain XML. A second comparison
 puts pyra next to the floor any Python agent pays: a bare ``/usr/bin/python3`` that imports libvirt, opens the
 connection, looks the domain up and queries its state. Goals: <= 0.33x VirtualDomain, <= 1.2x the bare query.
@@ -40,8 +40,8 @@ def comparisons():
     import uuid as uuidlib
 
     from harness import agent_env, run_agent
-    from rigs import libvirt_node as L
-    from rigs.guest import build
+    from lab.rigs import libvirt_node as L
+    from lab.rigs.guest import build
     if not os.access(VIRTUALDOMAIN, os.X_OK):
         raise RuntimeError("%s is not installed (package resource-agents)" % VIRTUALDOMAIN)
     images = build.build()

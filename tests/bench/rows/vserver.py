@@ -55,7 +55,7 @@ exec %(vserver)s %(cfg)s "$1"
 
 @contextlib.contextmanager
 def comparisons():
-    from rigs import vserver_rig as vr
+    from lab.rigs import vserver_rig as vr
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     os.makedirs(RSCTMP, exist_ok=True)

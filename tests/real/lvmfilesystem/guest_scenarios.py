@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""In-guest scenario driver for the LVMFilesystem guest tier: runs INSIDE a storage guest (real device-mapper),
-drives the real agent from this source tree through tests/harness.py, and writes one JSON result per scenario
-to ``$PYRA_GUEST_OUT/results/<scenario>.json``: ``{"checks": [{"what", "got", "want", "ok", ...}], "error",
-"elapsed"}``. The host-side tests assert on those files, one pytest test per scenario.
+"""In-guest scenario driver for the LVMFilesystem guest tier: runs INSIDE a storage guest of the lab (real
+device-mapper; lab/rigs/storage_guest boots it), drives the real agent from this source tree through
+tests/harness.py, and writes one JSON result per scenario to ``$PYRA_GUEST_OUT/results/<scenario>.json``:
+``{"checks": [{"what", "got", "want", "ok", ...}], "error", "elapsed"}``. The host-side tests
+(test_guest_tier.py) assert on those files, one pytest test per scenario. ``guest_fakebin/crm_node`` is the
+partition the agent sees in there.
 
 Roles (argv[1]):
   single   one guest, disks vda (VG a: ext4/xfs/raw LVs), vdb (VG t: tagging), vdc+vdd (VG p: partial).
@@ -32,7 +34,7 @@ OUT = Path(os.environ.get("PYRA_GUEST_OUT", "/tmp/pyra-lvg-out"))
 SYNC = OUT.parent
 AGENT = "LVMFilesystem"
 LVM = "/sbin/lvm"
-FAKEBIN = HERE / "fakebin"
+FAKEBIN = HERE / "guest_fakebin"
 MNT = Path("/mnt/pyra-lvg")
 T0 = time.monotonic()
 

@@ -1,7 +1,7 @@
 """LVMFilesystem guest tier: the real agent against REAL device-mapper, lvmlockd and sanlock, in QEMU guests
-(TCG software emulation; a stock Debian kernel; the host's own userland read-only over 9p). See
-tests/rigs/storage_guest/: ``build.py`` (kernel + initramfs), ``guest.py`` (boot), ``driver.py`` (the
-scenarios, run inside the guest, one JSON result each), ``guest_init.py`` (the guest's PID 1).
+(TCG software emulation; a stock Debian kernel; the host's own userland read-only over 9p). The guests are the
+lab's (lab/rigs/storage_guest/: ``build.py`` kernel + initramfs, ``guest.py`` boot, ``guest_init.py`` the
+guest's PID 1); the scenarios they run are ``guest_scenarios.py`` beside this file (one JSON result each).
 
 One boot of a single guest runs the single-node scenarios; two guests sharing two disks run the pair
 scenarios (exclusivity under lvmlockd+sanlock and system ID, take-over from a crashed system-ID owner).
@@ -12,12 +12,13 @@ import shutil
 
 import pytest
 
-from rigs.storage_guest import driver, guest
+import guest_scenarios as driver
+from lab.rigs.storage_guest import guest
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.slow]
 
 WORK = guest.WORK / ("tier-%d" % os.getpid())
-DRIVER = str(guest.HERE / "driver.py")
+DRIVER = os.path.abspath(driver.__file__)
 PAIR_A = ("pair_setup", "pair_a_holds", "pair_a_releases")
 PAIR_B = ("pair_setup", "pair_b_refused", "pair_b_takes", "pair_b_takeover")
 

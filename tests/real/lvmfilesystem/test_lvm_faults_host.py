@@ -1,6 +1,6 @@
 """Fault injection for LVMFilesystem on the host tier (issue 8): a full filesystem, lvm/mount/umount that hang
 forever, and the agent itself SIGKILLed mid-start and mid-stop. Real ext4 on real LVM metadata on loop devices;
-only device-mapper's kernel step is the stand-in (tests/fakes/dm), as in test_lvmfilesystem_host.py.
+only device-mapper's kernel step is the stand-in (lab/dmstandin), as in test_lvmfilesystem_host.py.
 
 A hanging tool is a wrapper placed first on PATH that ignores SIGTERM and sleeps: the agent's command runner
 must cut it at the operation's deadline (SIGKILL to its process group) and the action must end in time with a
@@ -14,8 +14,8 @@ import pytest
 
 import faultkit
 from harness import run_agent
-from rigs import lvm_rig
-from rigs.lvm_rig import FAKE_DM, mounted
+from lab.rigs import lvm_rig
+from lab.rigs.lvm_rig import FAKE_DM, mounted
 
 pytestmark = [pytest.mark.root, pytest.mark.faults]
 

@@ -1,13 +1,13 @@
 """LVMFilesystem on the host tier: real ext4/xfs on loop devices, real LVM metadata (system ID, tags,
-lvmlockd --test) on loop-device PVs; only device-mapper's kernel step is played by tests/fakes/dm."""
+lvmlockd --test) on loop-device PVs; only device-mapper's kernel step is played by lab/dmstandin."""
 import os
 import subprocess
 
 import pytest
 
 from harness import ocf_tester, run_agent
-from rigs import lvm_rig
-from rigs.lvm_rig import mounted, sh
+from lab.rigs import lvm_rig
+from lab.rigs.lvm_rig import mounted, sh
 
 pytestmark = pytest.mark.root
 

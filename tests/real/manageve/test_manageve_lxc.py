@@ -1,4 +1,4 @@
-"""ocf:pyra:ManageVE with runtime=lxc on real busybox LXC containers (tests/rigs/lxc_ve.py).
+"""ocf:pyra:ManageVE with runtime=lxc on real busybox LXC containers (lab/rigs/lxc_ve.py).
 
 Single host: lifecycle, crash memory, a container whose init ignores the halt signal, a container that is
 not defined. Two "nodes" (network + mount namespaces ve-n1/ve-n2 sharing the lxcpath): the container is
@@ -14,7 +14,7 @@ import time
 import pytest
 
 from harness import agent_env, agent_path, run_agent
-from rigs import lxc_ve, lxc_ve_fakecriu
+from lab.rigs import lxc_ve, lxc_ve_fakecriu
 
 pytestmark = [pytest.mark.root, pytest.mark.lxc]
 
@@ -241,7 +241,7 @@ def test_two_nodes_checkpoint_migration(nodes, tmp_path):
 
 
 def test_two_nodes_checkpoint_flow_with_criu_double(nodes, tmp_path):
-    """The agent's checkpoint path end to end (CRIU >= 4.1 replaced by tests/rigs/lxc_ve_fakecriu.py)."""
+    """The agent's checkpoint path end to end (CRIU >= 4.1 replaced by lab/rigs/lxc_ve_fakecriu.py)."""
     n1, n2 = nodes
     fake = lxc_ve_fakecriu.install()
     lxc_ve_fakecriu.CALLS.unlink(missing_ok=True)

@@ -3,7 +3,7 @@ import pytest
 
 from fakes.vzctl.simrig import VZCTL, VzSim
 from harness import ocf_tester
-from rigs import lxc_ve
+from lab.rigs import lxc_ve
 
 pytestmark = pytest.mark.root
 

@@ -12,7 +12,7 @@ import pytest
 import faultkit
 from fakes.vzctl.simrig import VZCTL, VzSim
 from harness import run_agent
-from rigs import lxc_ve
+from lab.rigs import lxc_ve
 
 pytestmark = [pytest.mark.root, pytest.mark.faults]
 

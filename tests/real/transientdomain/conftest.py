@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import harness
-from rigs import libvirt_node as L
-from rigs.guest import build
+from lab.rigs import libvirt_node as L
+from lab.rigs.guest import build
 
 AGENT = "TransientDomain"
 _seq = itertools.count(1)

@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from rigs import libvirt_node as L
+from lab.rigs import libvirt_node as L
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu]
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from rigs import libvirt_node as L
+from lab.rigs import libvirt_node as L
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.netns]
 

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from rigs import libvirt_node as L
+from lab.rigs import libvirt_node as L
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.netns]
 

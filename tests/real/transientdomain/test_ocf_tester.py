@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 import harness
-from rigs import libvirt_node as L
+from lab.rigs import libvirt_node as L
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu]
 

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import faultkit
-from rigs import libvirt_node as L
+from lab.rigs import libvirt_node as L
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.netns, pytest.mark.faults]
 

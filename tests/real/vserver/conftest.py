@@ -10,7 +10,7 @@ for p in (_TESTS, os.path.join(os.path.dirname(_TESTS), "lib")):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from rigs import vserver_rig  # noqa: E402
+from lab.rigs import vserver_rig  # noqa: E402
 
 
 @pytest.fixture(scope="session")

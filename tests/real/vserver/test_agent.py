@@ -10,7 +10,7 @@ import time
 import pytest
 
 from harness import ocf_tester, run_agent
-from rigs import vserver_rig as vr
+from lab.rigs import vserver_rig as vr
 
 pytestmark = pytest.mark.root
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from rigs import vserver_rig as vr
+from lab.rigs import vserver_rig as vr
 
 pytestmark = pytest.mark.root
 

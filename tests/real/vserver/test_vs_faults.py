@@ -5,7 +5,7 @@ import pytest
 
 import faultkit
 from harness import run_agent
-from rigs import vserver_rig as vr
+from lab.rigs import vserver_rig as vr
 
 pytestmark = [pytest.mark.root, pytest.mark.faults]
 
