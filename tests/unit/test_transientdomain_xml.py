@@ -224,19 +224,23 @@ def test_disk_sources_and_networks():
 
 
 # -- console log -------------------------------------------------------------------------------------------------
-def test_console_log_rewrite_replaces_every_serial_and_console():
+def test_console_log_rewrite_replaces_only_serial_port_0_and_its_console():
     cfg = DomainConfig(dom("<devices><serial type='pty'><target port='0'/></serial>"
                            "<serial type='pty'><target port='1'/></serial>"
-                           "<console type='pty'><target type='serial' port='0'/></console>%s</devices>" % chan()))
+                           "<console type='pty'><target type='serial' port='0'/></console>"
+                           "<console type='pty'><target type='virtio' port='1'/></console>%s</devices>" % chan()))
     cfg.set_console_log("/var/log/pyra/g1.console")
     root = ET.fromstring(cfg.tostring())
     dev = root.find("devices")
     serials, consoles = dev.findall("serial"), dev.findall("console")
-    assert len(serials) == 1 and len(consoles) == 1
-    for el in serials + consoles:
-        assert el.get("type") == "file"
+    assert len(serials) == 2 and len(consoles) == 2
+    ours = [el for el in serials + consoles if el.get("type") == "file"]
+    assert len(ours) == 2
+    for el in ours:
         assert el.find("source").attrib == {"path": "/var/log/pyra/g1.console", "append": "on"}
-    assert consoles[0].find("target").attrib == {"type": "serial", "port": "0"}
+    assert [el.find("target").get("port") for el in serials] == ["1", "0"]   # port 1 kept, port 0 replaced
+    assert [el.find("target").attrib for el in consoles] == [{"type": "virtio", "port": "1"},
+                                                             {"type": "serial", "port": "0"}]
     assert X.channel_path(root, need_path=False) == ""              # other devices untouched
 
 

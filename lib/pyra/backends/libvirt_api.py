@@ -52,11 +52,6 @@ libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
 ERR_NO_DOMAIN = libvirt.VIR_ERR_NO_DOMAIN
 ERR_OPERATION_INVALID = libvirt.VIR_ERR_OPERATION_INVALID
-ERR_INVALID_ARG = libvirt.VIR_ERR_INVALID_ARG
-ERR_NO_SUPPORT = libvirt.VIR_ERR_NO_SUPPORT
-ERR_AGENT_UNRESPONSIVE = getattr(libvirt, "VIR_ERR_AGENT_UNRESPONSIVE", 86)
-ERR_ARGUMENT_UNSUPPORTED = libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED
-ERR_OPERATION_UNSUPPORTED = getattr(libvirt, "VIR_ERR_OPERATION_UNSUPPORTED", 84)
 
 LibvirtError = libvirt.libvirtError
 
@@ -71,9 +66,6 @@ CRASHED = libvirt.VIR_DOMAIN_CRASHED
 PMSUSPENDED = libvirt.VIR_DOMAIN_PMSUSPENDED
 PAUSED_IOERROR = libvirt.VIR_DOMAIN_PAUSED_IOERROR
 PAUSED_USER = libvirt.VIR_DOMAIN_PAUSED_USER
-PAUSED_MIGRATION = libvirt.VIR_DOMAIN_PAUSED_MIGRATION
-PAUSED_STARTING_UP = libvirt.VIR_DOMAIN_PAUSED_STARTING_UP
-PAUSED_POSTCOPY = getattr(libvirt, "VIR_DOMAIN_PAUSED_POSTCOPY", 12)
 PAUSED_POSTCOPY_FAILED = getattr(libvirt, "VIR_DOMAIN_PAUSED_POSTCOPY_FAILED", 13)
 
 STATE_NAMES = {NOSTATE: "nostate", RUNNING: "running", BLOCKED: "blocked", PAUSED: "paused",
@@ -94,7 +86,6 @@ MIGRATE_POSTCOPY = libvirt.VIR_MIGRATE_POSTCOPY
 MIGRATE_ABORT_ON_ERROR = libvirt.VIR_MIGRATE_ABORT_ON_ERROR
 PARAM_URI = libvirt.VIR_MIGRATE_PARAM_URI
 PARAM_BANDWIDTH = libvirt.VIR_MIGRATE_PARAM_BANDWIDTH
-PARAM_DEST_NAME = libvirt.VIR_MIGRATE_PARAM_DEST_NAME
 
 
 class Unreachable(Exception):
@@ -142,18 +133,16 @@ def error_text(err):
 class Hypervisor:
     """One connection to libvirtd, every call bounded by a deadline (pyra.ocf.deadline.Deadline)."""
 
-    def __init__(self, uri, deadline, call_timeout=None):
+    def __init__(self, uri, deadline, call_share=None):
         self.uri = uri
         self.deadline = deadline
-        self.call_timeout = call_timeout
+        self.call_share = call_share  # each call may take at most this share of the time left when it starts
         self.conn = None
 
     def _limit(self, timeout=None):
         left = self.deadline.remaining()
-        for t in (timeout, self.call_timeout):
-            if t is not None:
-                left = min(left, t)
-        return left
+        limit = left * self.call_share if self.call_share else left
+        return limit if timeout is None else min(limit, timeout)
 
     def call(self, fn, *args, timeout=None):
         return bounded(self._limit(timeout), fn, *args)
@@ -240,13 +229,6 @@ class Hypervisor:
             if error_code(err) not in (ERR_NO_DOMAIN, ERR_OPERATION_INVALID):
                 raise
 
-    def node_info(self):
-        return self.call(self.conn.getInfo)
-
-    def host_uuid(self):
-        import xml.etree.ElementTree as ET
-        caps = ET.fromstring(self.call(self.conn.getCapabilities))
-        return (caps.findtext("host/uuid") or "").strip()
 
 
 class Background:
@@ -290,8 +272,6 @@ def job_stats(dom):
         return {}
 
 
-JOB_NONE = libvirt.VIR_DOMAIN_JOB_NONE
 STAT_DATA_REMAINING = "data_remaining"
 STAT_DATA_PROCESSED = "data_processed"
-STAT_TIME_ELAPSED = "time_elapsed"
 STAT_MEMORY_ITERATION = "memory_iteration"

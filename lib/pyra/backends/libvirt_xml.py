@@ -1,9 +1,9 @@
 """The domain XML: what TransientDomain reads from it and the few edits it makes before creating the guest.
 
-Owns parsing with the standard library's ElementTree (never lxml: import cost), the identity (name, UUID), the
-startup_signal channel, the resources a node must have (disk sources, networks, bridges), the utilization
-(vCPUs, memory), the console-log rewrite and the URI templates for migration. Pure functions: unit-tested
-without libvirt.
+Owns parsing with the standard library's ElementTree (never lxml: import cost), the table of fields pyra reads
+(``FIELDS``: identity, vCPUs, memory), the startup_signal channel, the resources a node must have (disk
+sources, networks, bridges), the utilization (vCPUs, memory), the console-log rewrite and the URI templates
+for migration. Pure functions: unit-tested without libvirt.
 """
 
 import uuid as _uuid
@@ -14,6 +14,72 @@ STARTUP_CHANNEL = "startup_signal"
 
 class DomainXMLError(ValueError):
     """The XML is not a usable domain definition (syntax, missing name...)."""
+
+
+def _name(el):
+    name = (el.text or "").strip()
+    if "/" in name or name.startswith(".") or any(c in name for c in "\n\r\0"):
+        raise DomainXMLError("domain name %r is not usable" % name)
+    return name
+
+
+def _uuid_text(el):
+    raw = (el.text or "").strip()
+    try:
+        return str(_uuid.UUID(raw))
+    except ValueError:
+        raise DomainXMLError("<uuid> %r is not a UUID" % raw) from None
+
+
+def _positive_int(el):
+    return max(1, int((el.text or "").strip()))
+
+
+_UNITS = {"b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1 << 20, "mib": 1 << 20, "mb": 10 ** 6,
+          "g": 1 << 30, "gib": 1 << 30, "gb": 10 ** 9, "t": 1 << 40, "tib": 1 << 40, "tb": 10 ** 12,
+          "p": 1 << 50, "pib": 1 << 50, "pb": 10 ** 15, "e": 1 << 60, "eib": 1 << 60, "eb": 10 ** 18}
+
+
+def _mib(el):
+    """A libvirt memory size (``unit`` attribute, KiB by default) in MiB; a unit libvirt does not know either
+    gives no memory utilization rather than a wrong one."""
+    factor = _UNITS.get((el.get("unit") or "KiB").lower())
+    if factor is None:
+        raise ValueError("unknown unit")
+    return int(int((el.text or "").strip()) * factor // (1 << 20))
+
+
+class Field:
+    """One value pyra reads from the domain XML: the first of ``paths`` present with text, through
+    ``convert`` (ValueError: the default applies; DomainXMLError: the XML is refused), else ``default``."""
+
+    __slots__ = ("paths", "convert", "default")
+
+    def __init__(self, paths, convert, default):
+        self.paths = (paths,) if isinstance(paths, str) else tuple(paths)
+        self.convert = convert
+        self.default = default
+
+    def read(self, root):
+        for path in self.paths:
+            el = root.find(path)
+            if el is not None and (el.text or "").strip():
+                try:
+                    return self.convert(el)
+                except ValueError as err:
+                    if isinstance(err, DomainXMLError):
+                        raise
+                    return self.default
+        return self.default
+
+
+# Everything pyra reads from a domain XML besides its devices.
+FIELDS = {
+    "name": Field("name", _name, ""),
+    "uuid": Field("uuid", _uuid_text, None),
+    "vcpus": Field("vcpu", _positive_int, 1),
+    "memory_mib": Field(("currentMemory", "memory"), _mib, 0),
+}
 
 
 class DomainConfig:
@@ -27,26 +93,18 @@ class DomainConfig:
             raise DomainXMLError("not well-formed XML: %s" % err) from None
         if self.root.tag != "domain":
             raise DomainXMLError("root element is <%s>, not <domain>" % self.root.tag)
-        self.name = (self.root.findtext("name") or "").strip()
+        self.name = FIELDS["name"].read(self.root)
         if not self.name:
             raise DomainXMLError("no <name> in the domain XML")
-        if "/" in self.name or self.name.startswith(".") or any(c in self.name for c in "\n\r\0"):
-            raise DomainXMLError("domain name %r is not usable" % self.name)
-        raw_uuid = (self.root.findtext("uuid") or "").strip()
-        if raw_uuid:
-            try:
-                self.uuid = str(_uuid.UUID(raw_uuid))
-            except ValueError:
-                raise DomainXMLError("<uuid> %r is not a UUID" % raw_uuid) from None
-            self.uuid_given = True
-        else:
+        self.type = self.root.get("type", "")   # the driver: kvm, qemu, lxc, xen...
+        self.uuid = FIELDS["uuid"].read(self.root)
+        self.uuid_given = self.uuid is not None
+        if self.uuid is None:
             # a stable identity without one in the file: the same on every node, derived from the name
             self.uuid = str(_uuid.uuid5(_uuid.NAMESPACE_URL, "pyra:TransientDomain:" + self.name))
-            self.uuid_given = False
             el = ET.Element("uuid")
             el.text = self.uuid
             self.root.insert(1, el)
-        self.type = self.root.get("type", "")
 
     @classmethod
     def from_file(cls, path):
@@ -64,26 +122,10 @@ class DomainConfig:
         return channel_path(self.root, STARTUP_CHANNEL, need_path=False) is not None
 
     def vcpus(self):
-        text = (self.root.findtext("vcpu") or "1").strip()
-        try:
-            return max(1, int(text))
-        except ValueError:
-            return 1
+        return FIELDS["vcpus"].read(self.root)
 
     def memory_mib(self):
-        el = self.root.find("currentMemory")
-        if el is None:
-            el = self.root.find("memory")
-        if el is None or not (el.text or "").strip():
-            return 0
-        unit = (el.get("unit") or "KiB").lower()
-        factor = {"b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1 << 20, "mib": 1 << 20,
-                  "mb": 10 ** 6, "g": 1 << 30, "gib": 1 << 30, "gb": 10 ** 9, "t": 1 << 40, "tib": 1 << 40,
-                  "tb": 10 ** 12, "p": 1 << 50, "pib": 1 << 50, "pb": 10 ** 15, "e": 1 << 60, "eib": 1 << 60,
-                  "eb": 10 ** 18}.get(unit)
-        if factor is None:
-            return 0  # a unit libvirt does not know either: no memory utilization rather than a wrong one
-        return int(int(el.text.strip()) * factor // (1 << 20))
+        return FIELDS["memory_mib"].read(self.root)
 
     def disk_sources(self):
         """(kind, path) of every disk/filesystem source that must exist on the node: file, block, dir."""
@@ -116,11 +158,20 @@ class DomainConfig:
         return out
 
     def set_console_log(self, path):
-        """Send the serial console to ``path``, appended (so it survives restarts and migrations)."""
+        """Send the serial console to ``path``, appended (so it survives restarts and migrations). Only the
+        device this adds is touched: the first serial port (port 0, or the first without a port) and the
+        console that mirrors it; other serial ports and consoles (virtio) stay as they are."""
         dev = self.devices()
-        for tag in ("serial", "console"):
-            for el in list(dev.findall(tag)):
+        for el in dev.findall("serial"):
+            port = el.find("target").get("port") if el.find("target") is not None else None
+            if port in (None, "0"):
                 dev.remove(el)
+                break
+        for el in dev.findall("console"):
+            target = el.find("target")
+            if target is None or target.get("type", "serial") == "serial":
+                dev.remove(el)
+                break
         for tag, target in (("serial", {"port": "0"}), ("console", {"type": "serial", "port": "0"})):
             el = ET.SubElement(dev, tag, {"type": "file"})
             ET.SubElement(el, "source", {"path": path, "append": "on"})

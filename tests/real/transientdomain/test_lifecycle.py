@@ -174,11 +174,14 @@ def test_monitor_scripts_gate_start(node, guests, rsctmp1, tmp_path):
     script = tmp_path / "check.sh"
     script.write_text("#!/bin/sh\ntest -e %s\n" % flag)
     script.chmod(0o755)
-    p = {"config": g["config"], "monitor_scripts": str(script), "startup_timeout": "4s"}
-    r = guests.run(node, "start", p, rsctmp1)
+    # The failing start is gated by the script alone (no handshake), so how fast the guest boots on a busy
+    # machine cannot decide it; the passing start has the operation's whole timeout to become ready.
+    gate = {"config": g["config"], "monitor_scripts": str(script), "startup_signal": "off", "startup_timeout": "2s"}
+    r = guests.run(node, "start", gate, rsctmp1)
     assert r.rc == 1 and "monitor script" in r.exit_reason, r
     assert gone(node, g)
     flag.write_text("")
+    p = {"config": g["config"], "monitor_scripts": str(script)}
     assert guests.run(node, "start", p, rsctmp1).rc == 0
     assert guests.run(node, "monitor", p, rsctmp1, interval=60000, check_level=10).rc == 0
     flag.unlink()
