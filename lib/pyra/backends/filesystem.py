@@ -9,7 +9,6 @@ Mount state comes from ``pyra.host.mountinfo`` (one read, no spawn); holders of 
 import os
 
 JOURNALLED = ("ext3", "ext4", "xfs", "btrfs", "jfs", "reiserfs", "gfs2", "ocfs2", "nilfs2", "f2fs")
-CLUSTER_FS = ("gfs2", "ocfs2")
 STATUS_DIR = ".pyra_status"
 BLOCK = 4096
 

@@ -14,11 +14,6 @@ import os
 RUNNING = "RUNNING"
 STOPPED = "STOPPED"
 FROZEN = "FROZEN"
-STARTING = "STARTING"
-STOPPING = "STOPPING"
-ABORTING = "ABORTING"
-FREEZING = "FREEZING"
-THAWED = "THAWED"
 MISSING = "MISSING"  # lxc-info rc 1: the container is not defined in this lxcpath
 
 RC_STOP_NOT_RUNNING = 2

@@ -16,8 +16,6 @@ DOWN = "down"
 
 # exit codes (vzerror.h, man vzctl)
 RC_LOCKED = 9
-RC_CHKPNT = 16
-RC_RESTORE = 17
 RC_NOT_RUNNING = 31
 RC_RUNNING = 32
 

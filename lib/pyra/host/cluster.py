@@ -1,8 +1,9 @@
 """Pacemaker's command-line tools, for the few things an agent tells the cluster.
 
-The local node name, the members of our partition, and utilization / node attributes. Every call is bounded by the operation's deadline
-(pass ``op.run`` as ``run``). Utilization is written only when it changed: the caller keeps the last written
-values in its state record, so a monitor never spawns ``crm_resource`` (VirtualDomain does up to six times).
+The local node name, the members of our partition, and utilization attributes. Every call is bounded by the
+operation's deadline (pass ``op.run`` as ``run``). Utilization is written only when it changed: the caller
+keeps the last written values in its state record, so a monitor never spawns ``crm_resource`` (VirtualDomain
+does up to six times).
 """
 
 import os
@@ -48,15 +49,3 @@ def set_utilization(run, resource, values, previous=None, log=None):
         elif log is not None:
             log.warning("could not set utilization %s=%s: %s", name, value, result.summary())
     return effective
-
-
-def set_node_attribute(run, name, value, transient=True, log=None):
-    """Set a node attribute for this node (transient ones through attrd_updater). True on success."""
-    if transient:
-        argv = ["attrd_updater", "--name", name, "--update", str(value)]
-    else:
-        argv = ["crm_attribute", "--type", "nodes", "--name", name, "--update", str(value)]
-    result = run(argv, timeout=10)
-    if not result.ok and log is not None:
-        log.warning("could not set node attribute %s: %s", name, result.summary())
-    return result.ok

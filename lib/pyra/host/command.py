@@ -193,7 +193,7 @@ def _run_spawn(argv, limit, input, env, capture_stdout, capture_stderr):
         if left <= 0:
             timed_out = True
             break
-        for fd, event in poller.poll(max(1, int(left * 1000))):
+        for fd, _event in poller.poll(max(1, int(left * 1000))):
             target = by_fd[fd]
             if target == 0:
                 try:

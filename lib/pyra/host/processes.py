@@ -103,17 +103,6 @@ def find_by_cmdline(predicate):
     return found
 
 
-def read_pidfile(path):
-    """The PID written in ``path`` (first token), or None."""
-    try:
-        with open(path) as handle:
-            text = handle.read(64)
-    except OSError:
-        return None
-    token = text.split()[0] if text.split() else ""
-    return int(token) if token.isdigit() else None
-
-
 def _under(path, prefix):
     return path == prefix or path.startswith(prefix + "/")
 

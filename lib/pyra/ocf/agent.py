@@ -33,10 +33,6 @@ class Action:
         self.depth = depth if depth is not None else (0 if name == "monitor" else None)
         self.role = role
 
-    @property
-    def method_name(self):
-        return self.name.replace("-", "_")
-
 
 class Operation:
     """Everything an action method needs about the current invocation."""
@@ -117,10 +113,6 @@ class Operation:
             raise RuntimeError("%s has no command runner" % self.agent.name)
         return self.agent.runner(argv, deadline=self.deadline, timeout=timeout, tracer=self.log.trace_command,
                                  **kwargs)
-
-    def set_reason(self, reason):
-        """Remember the exit reason to emit if this action ends with a failing code (the last one wins)."""
-        self.reason = reason
 
     def not_running(self, reason=None):
         """The resource is not running here: 7 after a clean stop or on a probe, 1 after a crash (DESIGN §5)."""

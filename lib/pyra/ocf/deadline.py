@@ -81,8 +81,8 @@ def retry(attempt, deadline, again, delay=0.2, max_delay=1.0, reserve=0.0, on_re
     ``outcome`` is what ``attempt`` returned or the exception it raised. When no retry follows, a returned
     value is returned and an exception re-raised. Between attempts it sleeps ``delay`` seconds, growing by half
     each time up to ``max_delay``, and never into the last ``reserve`` seconds: once only those are left, the
-    last outcome stands. ``on_retry(outcome, delay)`` is told before each sleep (to log, or to count). Pass a share of the
-    operation's deadline (``deadline.share(0.8)``) to keep time for what follows. Used for locks another
+    last outcome stands. ``on_retry(outcome, delay)`` is told before each sleep (to log, or to count). Pass a
+    share of the operation's deadline (``deadline.share(0.8)``) to keep time for what follows. Used for locks another
     process holds for a while: a VG's sanlock lease, a device briefly in use, vzctl's container lock.
     """
     while True:

@@ -22,7 +22,7 @@ def _int_or_none(text):
 class OcfEnv:
     """A read-only view of one agent invocation's environment."""
 
-    __slots__ = ("environ", "action", "instance", "resource_type", "provider")
+    __slots__ = ("environ", "action", "instance", "resource_type")
 
     def __init__(self, environ=None, argv=None, resource_type=None):
         self.environ = os.environ if environ is None else environ
@@ -32,7 +32,6 @@ class OcfEnv:
         self.action = argv[1] if len(argv) > 1 else self.environ.get("__OCF_ACTION", "")
         self.instance = self.environ.get("OCF_RESOURCE_INSTANCE") or (resource_type or "pyra")
         self.resource_type = self.environ.get("OCF_RESOURCE_TYPE") or resource_type or ""
-        self.provider = self.environ.get("OCF_RESOURCE_PROVIDER") or "pyra"
 
     def reskey(self, name, default=None):
         """The raw value of parameter ``name`` (``OCF_RESKEY_<name>``), or ``default`` when absent."""
@@ -88,10 +87,6 @@ class OcfEnv:
     @property
     def migrate_source(self):
         return self.meta("migrate_source")
-
-    @property
-    def is_clone(self):
-        return self.meta("clone") is not None or _int_or_none(self.meta("clone_max")) is not None
 
     @property
     def exit_reason_prefix(self):

@@ -77,7 +77,6 @@ class Logger:
         self.tag = environ.get("HA_LOGTAG") or agent_name
         self.to_stderr = self.syslog_facility is None and self.logfile is None
         self._syslog_open = False
-        self.trace_path = None
         self._trace_fd = None
         if (environ.get("OCF_TRACE_RA", "").lower() in _TRUE
                 or environ.get("OCF_RESKEY_trace_ra", "").lower() in _TRUE):
@@ -139,7 +138,6 @@ class Logger:
         try:
             if target and target.isdigit():
                 self._trace_fd = os.dup(int(target))
-                self.trace_path = "fd:" + target
                 return
             if not target:
                 base = environ.get("OCF_RESKEY_trace_dir") or "/var/lib/heartbeat/trace_ra"
@@ -149,7 +147,6 @@ class Logger:
                 target = os.path.join(directory, "%s.%s.%s" % (self.instance, self.action or "none", stamp))
             self._trace_fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
                                      | os.O_NOFOLLOW, 0o600)
-            self.trace_path = target
         except OSError:
             self._trace_fd = None
 
