@@ -8,14 +8,18 @@ AGENTS    := $(sort $(notdir $(wildcard agents/*)))
 PYTEST    ?= $(PY) -m pytest
 PYTEST_ARGS ?=
 
-.PHONY: all deps test test-unit test-faults install uninstall metadata metadata-check man bench demo demo-down clean
+.PHONY: all deps lint test test-unit test-faults install uninstall metadata metadata-check man bench demo demo-down clean
 
 all: metadata man
 
 deps:
 	sh tools/install-deps.sh
 
-test: deps
+# pyflakes' rules (unused and undefined names, shadowed imports): a dead name fails the build.
+lint:
+	pyflakes3 lib tests lab tools
+
+test: deps lint
 	$(PYTEST) tests $(PYTEST_ARGS)
 
 test-unit:

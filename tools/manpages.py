@@ -5,7 +5,6 @@ Usage: manpages.py OUTDIR. Parses the OCF 1.1 metadata with the standard library
 """
 
 import os
-import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET

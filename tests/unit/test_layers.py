@@ -4,7 +4,9 @@ or a floor below, never from one above (lazy imports inside functions included).
 import ast
 import os
 
-LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lib", "pyra")
+import harness
+
+LIB = os.path.join(harness.REPO, "lib", "pyra")
 FLOORS = {"ocf": 0, "host": 1, "backends": 2, "agents": 3}
 
 

@@ -1,16 +1,22 @@
-"""The suite itself: test modules live in directories without __init__.py, so pytest imports them by their
-basename; two with the same name in different directories make the whole collection fail."""
-import collections
+"""The suite itself: every directory that holds test modules is a package, so pytest names each module by its
+path (tests.unit.agents.test_vserver beside tests.unit.backends.test_vserver) and two modules with the same
+basename in different directories can never break the collection of the whole suite."""
 import os
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_test_module_basenames_are_unique():
-    seen = collections.defaultdict(list)
+def test_every_test_directory_is_a_package():
+    missing = []
     for root, dirs, files in os.walk(TESTS):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in files:
-            if name.startswith("test_") and name.endswith(".py"):
-                seen[name].append(os.path.relpath(os.path.join(root, name), TESTS))
-    assert {n: p for n, p in seen.items() if len(p) > 1} == {}
+        dirs[:] = [d for d in dirs if d not in ("__pycache__", "fakes", "schemas")]
+        if any(n.startswith("test_") and n.endswith(".py") for n in files) or root == TESTS:
+            if "__init__.py" not in files:
+                missing.append(os.path.relpath(root, TESTS))
+    assert missing == []
+
+
+def test_tests_mirror_the_library():
+    unit = os.path.join(TESTS, "unit")
+    assert {d for d in os.listdir(unit) if os.path.isdir(os.path.join(unit, d)) and d != "__pycache__"} == {
+        "ocf", "host", "backends", "agents"}

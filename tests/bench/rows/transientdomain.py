@@ -39,7 +39,7 @@ def _env(uri, config, instance, rtype="TransientDomain"):
 def comparisons():
     import uuid as uuidlib
 
-    from harness import agent_env, run_agent
+    from harness import run_agent
     from lab.rigs import libvirt_node as L
     from lab.rigs.guest import build
     if not os.access(VIRTUALDOMAIN, os.X_OK):

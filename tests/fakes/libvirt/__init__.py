@@ -19,7 +19,7 @@ import os
 import time
 
 from . import world as _w
-from .constants import *  # noqa: F401,F403
+from . import constants as _constants
 from .constants import (VIR_DOMAIN_JOB_NONE, VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT, VIR_DOMAIN_JOB_UNBOUNDED,
                         VIR_DOMAIN_PAUSED, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED, VIR_DOMAIN_SHUTDOWN,
                         VIR_DOMAIN_SHUTDOWN_USER, VIR_DOMAIN_SHUTOFF,
@@ -29,6 +29,9 @@ from .constants import (VIR_DOMAIN_JOB_NONE, VIR_DOMAIN_JOB_OPERATION_MIGRATION_
                         VIR_ERR_OPERATION_FAILED, VIR_ERR_OPERATION_INVALID, VIR_ERR_SYSTEM_ERROR, VIR_FROM_NETWORK,
                         VIR_FROM_NONE, VIR_FROM_RPC, VIR_MIGRATE_PARAM_DEST_NAME, VIR_MIGRATE_PEER2PEER,
                         VIR_MIGRATE_PERSIST_DEST, VIR_MIGRATE_POSTCOPY)
+
+# every VIR_* name of the real binding, as module attributes (what ``import libvirt`` offers)
+globals().update({_k: _v for _k, _v in vars(_constants).items() if _k.startswith("VIR_")})
 
 FAKE = True  # lets a test (or a curious agent run) tell this module from the real binding
 

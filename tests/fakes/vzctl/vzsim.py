@@ -362,7 +362,7 @@ def cmd_start(ctid, args):
     rc = check_exists(ctid)
     if rc:
         return rc
-    _lk = lock(ctid)
+    lock(ctid)  # held until the process exits
     conf = read_conf(ctid)
     if init_pid(ctid):
         err("Container is already running")
@@ -410,7 +410,7 @@ def stop_running(ctid, pid, conf, fast):
 
 def cmd_stop(ctid, args):
     opts = parse_opts(args, flags=("--fast", "--skip-umount"))
-    _lk = lock(ctid)
+    lock(ctid)  # held until the process exits
     conf = read_conf(ctid)
     pid = init_pid(ctid)
     if not pid:
@@ -442,7 +442,7 @@ def dump_path(ctid, opts):
 def cmd_chkpnt(ctid, args):
     opts = parse_opts(args, flags=("--kill", "--suspend", "--dump", "--skip-umount"),
                       valued=("--dumpfile", "--dumpdir", "--context"))
-    _lk = lock(ctid)
+    lock(ctid)  # held until the process exits
     conf = read_conf(ctid)
     pid = init_pid(ctid)
     if not pid:
@@ -488,7 +488,7 @@ def cmd_restore(ctid, args):
     rc = check_exists(ctid)
     if rc:
         return rc
-    _lk = lock(ctid)
+    lock(ctid)  # held until the process exits
     conf = read_conf(ctid)
     pid = init_pid(ctid)
     if pid and os.path.exists(os.path.join(rundir(ctid), "paused")):
@@ -533,7 +533,7 @@ def cmd_mount(ctid, args):
     rc = check_exists(ctid)
     if rc:
         return rc
-    _lk = lock(ctid)
+    lock(ctid)  # held until the process exits
     if os.path.exists(os.path.join(rundir(ctid), "mounted")):
         err("Container is already mounted")
         return 41
@@ -543,7 +543,7 @@ def cmd_mount(ctid, args):
 
 def cmd_umount(ctid, args):
     parse_opts(args)
-    _lk = lock(ctid)
+    lock(ctid)  # held until the process exits
     if init_pid(ctid):
         err("Container is running -- stop it first")
         return VZ_VE_RUNNING
@@ -575,7 +575,7 @@ def cmd_create(ctid, args):
 
 def cmd_destroy(ctid, args):
     parse_opts(args)
-    _lk = lock(ctid)
+    lock(ctid)  # held until the process exits
     if init_pid(ctid):
         err("Container is currently running. Stop it first.")
         return VZ_VE_RUNNING
@@ -600,7 +600,7 @@ def cmd_set(ctid, args):
     rc = check_exists(ctid)
     if rc:
         return rc
-    _lk = lock(ctid)
+    lock(ctid)  # held until the process exits
     conf = read_conf(ctid)
     for opt, key in SIM_KEYS.items():
         if opt in opts:

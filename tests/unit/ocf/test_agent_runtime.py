@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+import harness
 from harness import list_agents, run_agent
 
 A = "PyraExample"
@@ -182,7 +183,91 @@ def test_every_agent_executable_is_registered_and_vice_versa():
 
 def test_unknown_agent_name_is_refused(tmp_path):
     link = tmp_path / "NoSuchAgent"
-    link.symlink_to(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "lib", "pyra",
+    link.symlink_to(os.path.join(harness.REPO, "lib", "pyra",
                                  "agents", "launch.py"))
     result = run_agent(str(link), "monitor")
     assert result.rc == 5 and "no pyra agent is named NoSuchAgent" in result.exit_reason
+
+
+# -- one identity rule, and host errors mapped by the runtime ----------------------------------------------------
+def _identified():
+    from pyra.agents.base import PyraAgent
+    from pyra.ocf.agent import Action
+    from pyra.ocf.errors import MissingEnvironment
+    from pyra.ocf.params import Param, Schema
+
+    class Identified(PyraAgent):
+        name = "Identified"
+        schema = Schema(Param("config"), Param("command"))
+        actions = (Action("start", 10), Action("stop", 10), Action("monitor", 10, interval=10))
+        identity_keys = ("thing",)
+        seen = []
+
+        def identify(self, op):
+            if not op.params.config:
+                raise MissingEnvironment("config not visible here")
+            return {"thing": "from-" + op.params.config}
+
+        def start(self, op):
+            op.record_start(note="x")
+            op.state.update(baseline="7")
+            if op.params.command:
+                op.run(op.params.command.split(), check=True)
+
+        def stop(self, op):
+            self.seen.append(("stop", op.identity()["thing"]))
+            op.state.record_stop()
+
+        def monitor(self, op):
+            self.seen.append(("monitor", op.identity()["thing"]))
+            return 0
+    return Identified
+
+
+def _env(rsctmp, **params):
+    environ = {"HA_RSCTMP": rsctmp, "HA_LOGFACILITY": "none", "HA_LOGFILE": os.devnull}
+    environ.update({"OCF_RESKEY_" + k: v for k, v in params.items()})
+    return environ
+
+
+def test_identity_comes_from_the_record_while_it_stands(rsctmp):
+    cls = _identified()
+    assert cls().main(["a", "start"], _env(rsctmp, config="a")) == 0
+    # the parameters now point elsewhere (or nowhere): what this node started is what it monitors and stops
+    assert cls().main(["a", "monitor"], _env(rsctmp, config="b")) == 0
+    assert cls().main(["a", "monitor"], _env(rsctmp)) == 0
+    assert cls().main(["a", "stop"], _env(rsctmp)) == 0
+    assert cls.seen == [("monitor", "from-a"), ("monitor", "from-a"), ("stop", "from-a")]
+    # once stopped cleanly, the parameters speak again, and without them the policy answers
+    assert cls().main(["a", "monitor"], _env(rsctmp, config="b")) == 0
+    assert cls.seen[-1] == ("monitor", "from-b")
+    assert cls().main(["a", "monitor"], dict(_env(rsctmp), OCF_RESKEY_CRM_meta_interval="0")) == 7
+    assert cls().main(["a", "stop"], _env(rsctmp)) == 0
+
+
+def test_a_repeated_start_keeps_what_the_record_noted(rsctmp):
+    from pyra.ocf.state import InstanceState
+    cls = _identified()
+    assert cls().main(["a", "start"], _env(rsctmp, config="a")) == 0
+    InstanceState(rsctmp, "Identified", "Identified").update(baseline="9")
+    assert cls().main(["a", "start"], _env(rsctmp, config="a")) == 0
+    record = InstanceState(rsctmp, "Identified", "Identified").read()
+    assert record["id.thing"] == "from-a" and record["note"] == "x" and record["baseline"] == "7"
+    assert cls().main(["a", "start"], _env(rsctmp, config="c")) == 0          # another identity: a new record
+    assert InstanceState(rsctmp, "Identified", "Identified").read()["id.thing"] == "from-c"
+
+
+@pytest.mark.parametrize("command,reason", [("/bin/false", "false failed (rc=1)"),
+                                            ("/nonexistent/tool", "tool: not found")])
+def test_host_errors_become_failures_with_their_words(rsctmp, capsys, command, reason):
+    cls = _identified()
+    assert cls().main(["a", "start"], _env(rsctmp, config="a", command=command)) == 1
+    err = capsys.readouterr().err
+    assert "ocf-exit-reason:" + reason in err and "internal error" not in err
+
+
+def test_no_time_left_for_a_command_is_a_deadline_failure(rsctmp, capsys):
+    cls = _identified()
+    environ = dict(_env(rsctmp, config="a", command="/bin/true"), OCF_RESKEY_CRM_meta_timeout="500")
+    assert cls().main(["a", "start"], environ) == 1
+    assert "ocf-exit-reason:start: no time left to run true" in capsys.readouterr().err

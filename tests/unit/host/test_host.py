@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import harness
 from pyra.host import command, mountinfo, processes
 from pyra.ocf.deadline import Deadline
 
@@ -40,7 +41,7 @@ command.run(["/bin/sh", "-c", "echo $$ > " + sys.argv[2] + "; exec sleep 60"], t
 def test_pacemakers_group_kill_takes_the_agents_commands(tmp_path):
     """pacemaker-execd SIGKILLs the agent's whole process group on timeout: a command the agent runs must
     die with it, not outlive it (holding a lock the next action needs)."""
-    lib = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lib")
+    lib = os.path.join(harness.REPO, "lib")
     pidfile = tmp_path / "child"
     agent = subprocess.Popen([sys.executable, "-c", AGENT_LIKE, lib, str(pidfile)], process_group=0)
     end = time.monotonic() + 10
@@ -203,7 +204,7 @@ def test_env_and_cwd_are_honoured(tmp_path):
 def test_run_does_not_import_subprocess():
     code = ("import sys; sys.path.insert(0, %r); from pyra.host import command; "
             "r = command.run(['/bin/true']); print(r.rc, 'subprocess' in sys.modules)"
-            % os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lib"))
+            % os.path.join(harness.REPO, "lib"))
     out = subprocess.run(["/usr/bin/python3", "-c", code], stdout=subprocess.PIPE, timeout=30).stdout
     assert out == b"0 False\n"
 

@@ -1,12 +1,9 @@
 """Unit tests of pyra.backends.vserver: util-vserver output parsers and the command contract (fake runner)."""
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lib"))
-
-from pyra.backends import vserver as vs  # noqa: E402
+from pyra.backends import vserver as vs
 
 
 class Res:

@@ -1,16 +1,10 @@
 """Fixtures for the VServer root tests: a simulator rig per test, the bridge removed at the end."""
 import os
 import re
-import sys
 
 import pytest
 
-_TESTS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-for p in (_TESTS, os.path.join(os.path.dirname(_TESTS), "lib")):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-from lab.rigs import vserver_rig  # noqa: E402
+from lab.rigs import vserver_rig
 
 
 @pytest.fixture(scope="session")

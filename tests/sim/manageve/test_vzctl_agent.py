@@ -80,7 +80,6 @@ def test_monitor_is_one_status_query(sim, rsctmp):
 def test_monitor_path_stays_lean(sim, rsctmp):
     """The monitor imports neither subprocess nor re/json/logging (each costs ms on every call)."""
     import subprocess
-    import sys
     from harness import REPO, agent_env
     sim.create("101")
     assert agent(sim, "start", rsctmp).rc == 0

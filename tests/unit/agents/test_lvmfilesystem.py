@@ -1,16 +1,13 @@
 """Unit tests of LVMFilesystem's pure logic: parameter rules, stop_signals, the LVM report/error parsing fed
 with output recorded on this machine (shared/lab/storage/logs), fsck policy and rc mapping, dm names."""
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lib"))
-
 from pyra.agents import lvmfilesystem as agent
-from pyra.agents.lvmfilesystem import ownership  # noqa: E402
-from pyra.backends import filesystem as fs  # noqa: E402
-from pyra.backends import lvm, lvm_dm  # noqa: E402
+from pyra.agents.lvmfilesystem import ownership
+from pyra.backends import filesystem as fs
+from pyra.backends import lvm, lvm_dm
 from pyra.host.command import CommandResult  # noqa: E402
 from pyra.ocf.deadline import Deadline  # noqa: E402
 

@@ -3,7 +3,7 @@
 import pytest
 
 from pyra.ocf import checks
-from pyra.ocf.params import BOOLEAN, INTEGER, TIME, Param, Schema, parse_boolean, parse_time
+from pyra.ocf.params import BOOLEAN, FLOAT, INTEGER, LIST, TIME, Param, Schema, parse_boolean, parse_time
 
 
 def schema():
@@ -110,3 +110,55 @@ def test_duplicate_and_unknown_names_are_programming_errors():
                                       ("a;b", False), ("", False), ("web-01.example:1", True)])
 def test_simple_name(value, ok):
     assert (checks.simple_name(value) is None) is ok
+
+
+# -- values arrive final: FLOAT, LIST, converters, required_if, reserved names --------------------------------
+def test_float_list_and_converter_values_arrive_converted():
+    def stages(text):
+        if not text.strip():
+            raise ValueError("no stages given")
+        return tuple(int(w) for w in text.split())
+    s = Schema(Param("share", type=FLOAT, default="0.8", checks=[checks.in_range(0.1, 0.95)]),
+               Param("scripts", type=LIST, default="", checks=[checks.each(checks.absolute_path)]),
+               Param("stages", default="1 2", convert=stages))
+    values, problems = s.parse({"share": "0.5", "scripts": "/a /b,/c"})
+    assert problems == []
+    assert values.share == 0.5 and values.scripts == ("/a", "/b", "/c") and values.stages == (1, 2)
+    values, problems = s.parse({})
+    assert values.share == 0.8 and values.scripts == () and values.stages == (1, 2)
+    assert [p.default_text() for p in s] == ["0.8", "", "1 2"]       # shown as written in the metadata
+    values, problems = s.parse({"share": "2", "scripts": "/a rel", "stages": " "})
+    messages = sorted(str(p) for p in problems)
+    assert messages == ["parameter 'scripts' rel: must be an absolute path",
+                        "parameter 'share' must be at most 0.95",
+                        "parameter 'stages' no stages given (got ' ')"]
+    assert values.share == 0.8 and values.scripts == () and values.stages == (1, 2)
+
+
+def test_bad_float_is_a_problem():
+    _, problems = Schema(Param("f", type=FLOAT)).parse({"f": "nan"})
+    assert [str(p) for p in problems] == ["parameter 'f' must be a finite number (got 'nan')"]
+
+
+def test_required_if():
+    s = Schema(Param("migration", choices=("checkpoint", "restart"), default="checkpoint"), Param("dumpdir"),
+               required_if=[("migration", "checkpoint", ("dumpdir",))])
+    assert [str(p) for p in s.parse({})[1]] == ["parameter 'dumpdir' is required when migration=checkpoint"]
+    assert s.parse({"migration": "restart"})[1] == []
+    assert s.parse({"dumpdir": "/d"})[1] == []
+    with pytest.raises(ValueError):
+        Schema(Param("a"), required_if=[("a", "x", ("nope",))])
+
+
+@pytest.mark.parametrize("name", ["given", "raw", "get", "_given"])
+def test_a_name_that_would_shadow_the_values_object_is_refused(name):
+    with pytest.raises(ValueError, match="shadow"):
+        Schema(Param(name))
+
+
+def test_checks_ranges_and_advanced_are_described_for_the_metadata():
+    p = Param("t", type=TIME, default=5.0, checks=[checks.in_range(1, 60)], advanced=True)
+    assert p.notes() == ["Range: 1 to 60.", "Advanced: the default suits almost every cluster."]
+    assert Param("c", checks=[checks.absolute_path, checks.existing_file]).notes() == [
+        "Must be an absolute path.", "Must be a readable file on the node that runs the resource."]
+    assert Param("x", checks=[checks.single_line]).notes() == []
