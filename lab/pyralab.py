@@ -15,8 +15,10 @@ Layout (everything prefixed pyra-pcmk; nothing outside these names is created, s
                        /etc/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /run; a private tmpfs
                        on /dev/shm; a fresh /sys (+ the host's cgroup hierarchies).
   /etc/lvm             per node (system_id_source = "uname": each node's system ID is its hostname); LV
-                       activation through the device-mapper stand-in (lab/dmstandin, on pacemaker's PATH).
-                       A power cut (kill / fence) also drops what the node had mounted from those devices.
+                       activation through the device-mapper stand-in (lab/dmstandin, on pacemaker's PATH),
+                       which keeps the node's /dev/mapper and /sys/dev/block in /var/tmp/pyra-pcmk/nodes/nK/dm
+                       (mounted there in the node's mount namespace). A power cut (kill / fence) also drops
+                       what the node had mounted from those devices and the devices; a boot starts with none.
   shared storage       /var/tmp/pyra-pcmk/shared is, on every node, a bind mount of
                        /var/tmp/pyra-pcmk/storage ("the SAN"); `unplug NODE` removes it on that node only.
   fencing              /usr/sbin/fence_pyralab (installed by `up`, removed by `down`) SIGKILLs every process
@@ -42,6 +44,8 @@ import time
 if __name__ == "__main__":  # run as a script (the CLI, _inside, _reaper): the package lab is beside this file
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from lab import dmstandin  # noqa: E402
+
 PREFIX = "pyra-pcmk"
 LAB = "/var/tmp/pyra-pcmk"
 RUN = "/run/pyra-pcmk"
@@ -55,12 +59,12 @@ FENCE_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fence_pyra
 FENCE_DST = "/usr/sbin/fence_pyralab"
 CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # The host kernel (hence every node's) has no device-mapper: LV activation's kernel step is played by the
-# stand-in lab/dmstandin (a loop device over the LV's extents, recorded under NODE_DM). Pacemaker on every
-# node gets it in its environment, as an admin would put site settings in /etc/default/pacemaker.
-DM_STANDIN_BIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dmstandin")
-NODE_DM = "/run/pyra-dm"
+# stand-in lab/dmstandin (a loop device over the LV's extents, published in the node's own /dev/mapper and
+# /sys/dev/block). Pacemaker on every node gets its `lvm` first on PATH, as an admin would put site settings
+# in /etc/default/pacemaker; the agents are told nothing.
+DM_STANDIN_BIN = dmstandin.DIR
 PCMK_ENV = {"PCMK_logfile": "/var/log/pacemaker/pacemaker.log", "PCMK_logfacility": "none",
-            "PATH": f"{DM_STANDIN_BIN}:{CLEAN_PATH}", "PYRA_DM_STANDIN": NODE_DM}
+            "PATH": f"{DM_STANDIN_BIN}:{CLEAN_PATH}"}
 # a node's own /etc/lvm until the storage helper (lab/sanstorage.py) accepts its LUNs: scan nothing
 NODE_LVM_CONF = ('# written by pyra lab/pyralab.py: no LUN of the rig yet\n'
                  'devices {\n    global_filter = [ "r|.*|" ]\n    use_devicesfile = 0\n}\n'
@@ -231,6 +235,11 @@ class Lab:
     def ndir(node):
         return f"{LAB}/nodes/{node}"
 
+    @staticmethod
+    def dm_state(node):
+        """The node's device-mapper state (its /dev/mapper and /sys/dev/block, see lab.dmstandin)."""
+        return f"{LAB}/nodes/{node}/dm"
+
     def ns_argv(self, node):
         ns = self.netns(node)
         return ["nsenter", f"--net=/run/netns/{ns}", f"--mount={NSD}/{ns}.mnt", f"--uts={NSD}/{ns}.uts", "--"]
@@ -329,6 +338,11 @@ class Lab:
                 shutil.chown(p, owner, "haclient")
         os.symlink("/dev/shm", f"{d}/shm")
 
+    def _reset_dm(self, node):
+        """What a reboot does to the node's device-mapper: no LV active (the power cut released the devices)."""
+        run(["nsenter", f"--mount={NSD}/{self.netns(node)}.mnt", "--", sys.executable, os.path.abspath(__file__),
+             "_dmreset", node])
+
     def _make_node_fs(self, node, count, seed):
         d = self.ndir(node)
         if os.path.isdir(d):
@@ -379,6 +393,7 @@ class Lab:
                 subprocess.run(["umount", "-l", target], capture_output=True)
         d = f"{LAB}/nodes/{node}"
         run(["mount", "-t", "sysfs", f"{PREFIX}-sys-{node}", "/sys"])
+        dmstandin.setup(Lab.dm_state(node))  # /dev/mapper and /sys/dev/block of the node's own
         for target, fstype, opts in sorted(cgroups):  # LXC and libvirt want the cgroup hierarchies
             opts = ",".join(o for o in opts.split(",") if o not in ("rw", "ro"))
             argv = ["mount", "-t", fstype] + (["-o", opts] if opts else []) + [fstype, target]
@@ -502,6 +517,7 @@ class Lab:
                 raise LabError(f"netns {ns} exists but the rig has no record of it; run `pyralab.py down`")
         for d in (LAB, f"{LAB}/nodes", f"{LAB}/fence", STORAGE, SHARED, NSD):
             os.makedirs(d, exist_ok=True)
+        dmstandin.ensure_mountpoint()
         with open(f"{LAB}/nodes.list", "w", encoding="ascii") as f:
             f.write("\n".join(names) + "\n")
         if run(["mountpoint", "-q", NSD], check=False).returncode != 0:
@@ -577,6 +593,7 @@ class Lab:
         self.kill_node(node, quiet=True)
         self._reset_run(node)
         self.exec(node, ["find", "/dev/shm", "-mindepth", "1", "-delete"])
+        self._reset_dm(node)
         self._start_corosync(node)
         wait_for(lambda: self._corosync_ready(node), 30, what=f"corosync on {node}")
         if self.libvirt_enabled():  # before pacemaker, as a boot would: its probes must find libvirtd
@@ -630,6 +647,9 @@ class Lab:
         if BRNS in existing:
             run(["ip", "netns", "del", BRNS])
         detach_lab_loops()
+        for target in sorted(mounts_under(NSD), reverse=True):  # the SAN admin's namespace (lab.sanstorage)
+            if target != NSD:
+                run(["umount", target], check=False)
         if os.path.isdir(NSD):
             if run(["mountpoint", "-q", NSD], check=False).returncode == 0:
                 run(["umount", NSD])
@@ -639,6 +659,7 @@ class Lab:
             os.unlink(FENCE_DST)
         if os.path.isdir(LAB):
             shutil.rmtree(LAB)
+        dmstandin.release_mountpoint()
         log(f"down after {time.monotonic() - t0:.1f}s: nothing of the rig is left")
 
     # ---- queries used by tests and the demo
@@ -721,6 +742,17 @@ def fence_module():
     return mod
 
 
+def mounts_under(path):
+    """Mount points at or below path in this mount namespace."""
+    out = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            target = line.split()[4]
+            if target == path or target.startswith(path.rstrip("/") + "/"):
+                out.append(target)
+    return out
+
+
 def detach_lab_loops():
     """Detach every loop device backed by a file of the rig (LUN images), stand-in LV devices over them first."""
     res = run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
@@ -749,6 +781,8 @@ def main(argv):
     try:
         if cmd == "_inside":
             Lab._inside(args[0])
+        elif cmd == "_dmreset":
+            dmstandin.reset(Lab.dm_state(args[0]))
         elif cmd == "_reaper":
             return reaper(args)
         elif cmd == "libvirt":

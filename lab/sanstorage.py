@@ -8,15 +8,18 @@ LVMFilesystem claims it), one linear LV `data`, a real ext4 on it, filled by the
 host at the very path the nodes will mount it on (MNT/<vg>), so paths written inside stay valid.
 
 Only the kernel step of activation is not real (the host has no device-mapper): both the admin's activation
-here and the nodes' (Pacemaker's environment, see pyralab.PCMK_ENV) go through lab/dmstandin.
+here and the nodes' (Pacemaker's environment, see pyralab.PCMK_ENV) go through lab/dmstandin. The admin's
+runs in a mount namespace of its own (bound on /run/pyra-pcmk/ns/pyra-pcmk-admin.mnt, state in ADMIN_DM);
+the filesystem is made and filled from the host, on the loop device that plays the LV.
 """
 import os
 
-from lab import pyralab
+from lab import dmstandin, pyralab
 
 MNT = f"{pyralab.LAB}/mnt"            # LVMFilesystem's directory for VG <vg> is MNT/<vg>, on every node
 ADMIN_LVM = f"{pyralab.LAB}/admin-lvm"  # the admin's (host's) LVM config while preparing; no system ID
-ADMIN_DM = f"{pyralab.RUN}/admin-dm"
+ADMIN_DM = f"{pyralab.LAB}/admin-dm"    # the admin's device-mapper state (lab.dmstandin)
+ADMIN_NS = f"{pyralab.NSD}/{pyralab.PREFIX}-admin.mnt"
 NO_ACT = ["--config", "global/activation=0"]
 
 
@@ -38,10 +41,16 @@ class San:
     # ---- LVM as the admin runs it on the host
     def env(self):
         return dict(pyralab.CLEAN_ENV, PATH=f"{pyralab.DM_STANDIN_BIN}:{pyralab.CLEAN_PATH}",
-                    LVM_SYSTEM_DIR=ADMIN_LVM, PYRA_DM_STANDIN=ADMIN_DM, LVM_SUPPRESS_FD_WARNINGS="1")
+                    LVM_SYSTEM_DIR=ADMIN_LVM, LVM_SUPPRESS_FD_WARNINGS="1")
+
+    def admin_ns(self):
+        """argv prefix of the admin's namespace (made on first use; `destroy` and `pyralab down` remove it)."""
+        if not os.path.exists(ADMIN_NS):
+            return dmstandin.create(ADMIN_NS, ADMIN_DM)
+        return dmstandin.enter(ADMIN_NS)
 
     def lvm(self, *args, activation=False, check=True):
-        argv = ["lvm", args[0]] + ([] if activation else NO_ACT) + list(args[1:])
+        argv = self.admin_ns() + ["lvm", args[0]] + ([] if activation else NO_ACT) + list(args[1:])
         return pyralab.run(argv, env=self.env(), timeout=120, check=check)
 
     def write_configs(self):
@@ -71,7 +80,7 @@ class San:
     def fill(self, vg, fill):
         """Make an ext4 on vg/data, mount it at MNT/vg on the host, call fill(path), unmount, deactivate."""
         self.lvm("lvchange", "-ay", f"{vg}/data", activation=True)
-        dev = os.readlink(f"{ADMIN_DM}/{vg.replace('-', '--')}-data")
+        dev = dmstandin.device(ADMIN_DM, vg, "data")
         pyralab.run(["mkfs.ext4", "-F", "-q", "-L", vg[:16], dev])
         path = f"{MNT}/{vg}"
         os.makedirs(path, exist_ok=True)
@@ -88,7 +97,7 @@ class San:
         return res.stdout.strip()
 
     def destroy(self):
-        """Remove the LUNs (images and loop devices, stand-in devices over them first)."""
+        """Remove the LUNs (images and loop devices, stand-in devices over them first) and the admin's namespace."""
         for vg, dev in self.luns.items():
             pyralab.detach_lab_loops()
             img = f"{pyralab.STORAGE}/lun-{vg}.img"
@@ -96,3 +105,4 @@ class San:
                 os.unlink(img)
         self.luns.clear()
         self.write_configs()
+        dmstandin.destroy(ADMIN_NS)

@@ -6,6 +6,12 @@ Everything lives under /var/tmp/pyra-lvm/<rig> and /run/pyra-lvm/<rig>; VG names
 Loop devices are attached with `losetup -f --show`, recorded, and detached only if still backed by our files.
 Processes started here are killed by PID only.  The real LVM commands run with a private LVM_SYSTEM_DIR
 whose global_filter accepts only our loop devices, so other users of the machine are never scanned.
+
+Each node has a persistent mount namespace (bound on /run/pyra-lvm/<rig>/ns/<node>.mnt) where the stand-in
+plays device-mapper (/dev/mapper and /sys/dev/block of its own, lab.dmstandin); ``Node.agent(name)`` is the
+agent's path as the tests run it (a wrapper that enters that namespace) and ``Node.lvm`` runs lvm there.
+<rig>/mnt is a shared mount whose copy in every node namespace is its peer: what the agent mounts below it is
+mounted on the host too (the tests look, hold files open and unmount from the host), and the other way round.
 """
 from __future__ import annotations
 
@@ -17,8 +23,10 @@ import sys
 import time
 from pathlib import Path
 
+from lab import dmstandin
+
 ROOT = Path(__file__).resolve().parents[2]
-FAKE_DM = ROOT / "lab" / "dmstandin"
+FAKE_DM = Path(dmstandin.DIR)
 WORK = Path("/var/tmp/pyra-lvm")
 RUN = Path("/run/pyra-lvm")
 REAL_LVM = "/sbin/lvm"
@@ -53,6 +61,14 @@ class Rig:
         self.cleanup()
         self.work.mkdir(parents=True, exist_ok=True)
         self.run.mkdir(parents=True, exist_ok=True)
+        # mount points of the agent (shared with every node namespace) and the nodes' namespace files (private)
+        self.mnt = self.work / "mnt"
+        self.nsdir = self.run / "ns"
+        for d, kind in ((self.mnt, "--make-shared"), (self.nsdir, "--make-private")):
+            d.mkdir()
+            sh(["mount", "--bind", d, d])
+            sh(["mount", "--make-private", d])
+            sh(["mount", kind, d])
         self.loops: list[str] = []
         self.pids: list[subprocess.Popen] = []
         self.pvs: list[str] = []
@@ -149,25 +165,30 @@ class Rig:
 
 def _cleanup_dirs(work, run):
     """Unmount, detach and remove everything a rig left under ``work`` and ``run``."""
-    # mounts of ours (anything under our dirs), deepest first; processes holding them are the rig's own
+    # mounts of ours (anything under our dirs, the node namespace files too), deepest first; processes holding
+    # them are the rig's own
     for mnt in sorted(mounts_under((str(work), str(run))), reverse=True):
         subprocess.run(["umount", mnt], capture_output=True)
         if mnt in mounts_under((mnt,)):
             subprocess.run(["umount", "-l", mnt], capture_output=True)
-    # stand-in LV devices first (their records are ours), then the PV loop devices under them
-    for rec in work.glob("*/dm/*") if work.exists() else []:
-        if rec.is_symlink():
-            subprocess.run(["losetup", "-d", os.readlink(rec)], capture_output=True)
+    # stand-in LV devices first (over our PVs, recorded in the nodes' state), then the PV loop devices
     loops_file = work / "loops"
-    for dev in (loops_file.read_text().split() if loops_file.exists() else []):
-        if loop_backing(dev).startswith(str(work)):
-            subprocess.run(["losetup", "-d", dev], capture_output=True)
+    pvs = [dev for dev in (loops_file.read_text().split() if loops_file.exists() else [])
+           if loop_backing(dev).startswith(str(work))]
+    for state in work.glob("*/dm") if work.exists() else []:
+        for dev in dmstandin.devices(state).values():
+            if loop_backing(dev) in pvs:
+                subprocess.run(["losetup", "-d", dev], capture_output=True)
+    for dev in pvs:
+        subprocess.run(["losetup", "-d", dev], capture_output=True)
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(run, ignore_errors=True)
+    dmstandin.release_mountpoint()
 
 
 class Node:
-    """A simulated cluster node: its own LVM config dir, dm stand-in dir and HA_RSCTMP."""
+    """A simulated cluster node: its own LVM config dir, HA_RSCTMP, and mount namespace where the dm stand-in
+    keeps its state (``dm``: the node's /dev/mapper, as the host sees it)."""
 
     def __init__(self, rig: Rig, name, system_id, volume_list, lvmlockd):
         self.rig = rig
@@ -176,11 +197,14 @@ class Node:
         self.volume_list = volume_list
         self.lvmlockd = lvmlockd
         self.etc = rig.work / f"etc-{name}"
-        self.dm = rig.work / name / "dm"
+        self.state = rig.work / name / "dm"
+        self.dm = Path(dmstandin.paths(self.state)[0])
         self.rsctmp = rig.run / name / "rsctmp"
-        for d in (self.etc, self.dm, self.rsctmp, rig.work / "lock", rig.work / "backup", rig.work / "archive"):
+        for d in (self.etc, self.state, self.rsctmp, rig.work / "lock", rig.work / "backup", rig.work / "archive"):
             d.mkdir(parents=True, exist_ok=True)
         self.write_config()
+        self.nsfile = rig.nsdir / f"{name}.mnt"
+        self.ns = dmstandin.create(self.nsfile, self.state, shared=[rig.mnt])
 
     def write_config(self):
         w = self.rig.work
@@ -204,12 +228,10 @@ class Node:
             local = local.replace("local {\n", "local {\n    host_id = 1\n")
         (self.etc / "lvmlocal.conf").write_text(local)
 
-    def env(self, standin=True):
+    def env(self):
         """Environment for the agent on this node: private LVM config, dm stand-in first on PATH."""
         e = {"LVM_SYSTEM_DIR": str(self.etc), "LVM_SUPPRESS_FD_WARNINGS": "1",
              "PATH": f"{FAKE_DM}:/usr/sbin:/usr/bin:/sbin:/bin"}
-        if standin:
-            e["PYRA_DM_STANDIN"] = str(self.dm)
         if self.lvmlockd:
             e["LVM_LVMLOCKD_SOCKET"] = str(self.rig.work / "lvmlockd.sock")
             e["PYRA_LVMLOCKD_PIDFILE"] = str(self.rig.work / "lvmlockd.pid")
@@ -229,9 +251,23 @@ class Node:
                   timeout=timeout)
 
     def lvm(self, *args, check=True, activation=False):
-        """Run lvm through the stand-in wrapper (activation=False adds global/activation=0)."""
-        argv = [str(FAKE_DM / "lvm"), args[0], *([] if activation else NO_ACT), *args[1:]]
+        """Run lvm through the stand-in wrapper in the node's namespace (activation=False adds
+        global/activation=0)."""
+        argv = self.ns + [str(FAKE_DM / "lvm"), args[0], *([] if activation else NO_ACT), *args[1:]]
         return sh(argv, check=check, env=self.full_env())
+
+    def agent(self, agent):
+        """Path of an executable named like ``agent`` that runs ROOT/agents/<agent> in this node's namespace
+        (nsenter execs it: same PID and process group, as the harness and ocf-tester expect). Run by another
+        user than root (ocf-tester's permission check, meta-data as nobody) it runs the agent as it is."""
+        path = self.rig.work / self.name / "agents" / agent
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            real = "'%s'" % (ROOT / "agents" / agent)
+            ns = " ".join("'%s'" % a for a in self.ns)
+            path.write_text('#!/bin/sh\n[ -O / ] || exec %s "$@"\nexec %s %s "$@"\n' % (real, ns, real))
+            path.chmod(0o755)
+        return str(path)
 
     def vgcreate(self, vg, *pvs, extra=()):
         self.rig.refresh_filters()
@@ -247,8 +283,8 @@ class Node:
         return self.lvm("lvchange", "-an", f"{vg}/{lv}", activation=True, check=check)
 
     def device(self, vg, lv):
-        rec = self.dm / (vg.replace("-", "--") + "-" + lv.replace("-", "--"))
-        return os.readlink(rec) if rec.is_symlink() else None
+        """The loop device playing VG/LV on this node (a host path), or None when it is not active here."""
+        return dmstandin.device(self.state, vg, lv)
 
     def mkfs(self, vg, lv, fstype):
         """Activate, make a filesystem, deactivate (through the stand-in)."""

@@ -3,16 +3,10 @@
 This is the monitor's depth-0 question, answered without any LVM scan or process spawn: one stat of
 ``/dev/mapper/<dm name>`` and one read of ``/sys/dev/block/M:m/dm/name`` (which proves the node really is a
 device-mapper device of that name, not a stale file).
-
-Test hosts without device-mapper: when ``PYRA_DM_STANDIN`` names a directory, the device of an active LV is
-read from the symlink ``<dir>/<dm name>`` written by the stand-in ``lvm`` wrapper (tests/fakes/dm), which
-plays dm-linear with a loop device over the LV's extents. Nothing else in the agent changes.
 """
 
 import os
 import stat
-
-STANDIN_ENV = "PYRA_DM_STANDIN"
 
 
 def dm_name(vg, lv):
@@ -47,17 +41,9 @@ def _block(path):
     return st.st_rdev if stat.S_ISBLK(st.st_mode) else None
 
 
-def active_device(vg, lv, environ=None):
+def active_device(vg, lv):
     """The block device of VG/LV if it is active on this node, else None."""
     name = dm_name(vg, lv)
-    standin = (os.environ if environ is None else environ).get(STANDIN_ENV)
-    if standin:
-        try:
-            target = os.readlink(os.path.join(standin, name))
-        except OSError:
-            return None
-        rdev = _block(target)
-        return Device(target, rdev) if rdev is not None else None
     path = "/dev/mapper/" + name
     rdev = _block(path)
     if rdev is None:

@@ -3,6 +3,7 @@
 The LV lives on a loop-device PV with real LVM metadata (lab/rigs/lvm_rig.py); the host kernel has no
 device-mapper, so the LV's device is the stand-in loop device and ocf:heartbeat:LVM-activate cannot run here
 (its monitor asks `dmsetup`): the anchor is Filesystem alone, which flatters the anchor. Goal: <= 0.3x.
+Both run in the rig node's mount namespace (where the stand-in plays device-mapper), entered the same way.
 Rows: depth 0 vs Filesystem depth 0, and depth 10 (O_DIRECT read) vs Filesystem OCF_CHECK_LEVEL=10.
 """
 
@@ -44,9 +45,9 @@ def comparisons():
         node.vgcreate(VG, pv)
         node.lvcreate(VG, "lv", "64M")
         node.mkfs(VG, "lv", "ext4")
-        directory = str(rig.work / "mnt")
+        directory = str(rig.mnt / "lv")  # below the rig's shared mount, as the agent mounts it in the namespace
         params = {"vgname": VG, "lvname": "lv", "directory": directory, "fstype": "ext4"}
-        res = run_agent("LVMFilesystem", "start", params, rsctmp=str(node.rsctmp), instance="bench-fs",
+        res = run_agent(node.agent("LVMFilesystem"), "start", params, rsctmp=str(node.rsctmp), instance="bench-fs",
                         env=node.env())
         if res.rc != 0:
             raise RuntimeError("LVMFilesystem start failed: %s" % res.exit_reason)
@@ -57,14 +58,14 @@ def comparisons():
         hb_params = {"device": device, "directory": directory, "fstype": "ext4"}
         rows = []
         for level in (0, 10):
-            a = Command([agent, "monitor"], _ocf_env(node.env(), params, str(node.rsctmp), level))
-            b = Command([HEARTBEAT, "monitor"], _ocf_env({}, hb_params, hb_rsctmp, level))
+            a = Command(node.ns + [agent, "monitor"], _ocf_env(node.env(), params, str(node.rsctmp), level))
+            b = Command(node.ns + [HEARTBEAT, "monitor"], _ocf_env({}, hb_params, hb_rsctmp, level))
             rows.append(Comparison("LVMFilesystem monitor depth %d vs Filesystem monitor (same mounted ext4)"
                                    % level, a, b, goal=0.3, label_b="heartbeat:Filesystem"))
         yield rows
     finally:
         try:
-            run_agent("LVMFilesystem", "stop", params, rsctmp=str(node.rsctmp), instance="bench-fs",
+            run_agent(node.agent("LVMFilesystem"), "stop", params, rsctmp=str(node.rsctmp), instance="bench-fs",
                       env=node.env())
         finally:
             rig.cleanup()

@@ -46,7 +46,7 @@ def params(rig, lv, **extra):
 
 def agent(rig, action, p, env=None, **kw):
     n = rig.nodes["a"]
-    return run_agent(AGENT, action, p, rsctmp=str(n.rsctmp), instance="flt-" + p["lvname"],
+    return run_agent(n.agent(AGENT), action, p, rsctmp=str(n.rsctmp), instance="flt-" + p["lvname"],
                      env=dict(n.env(), **(env or {})), **kw)
 
 
@@ -144,7 +144,7 @@ def test_hanging_umount_fails_stop_in_time(rig):
 # ------------------------------------------------------------------------------------ the agent killed
 def spawn(rig, action, p, env=None, timeout_ms=30000):
     n = rig.nodes["a"]
-    return faultkit.spawn(AGENT, action, p, str(n.rsctmp), "flt-" + p["lvname"], timeout_ms=timeout_ms,
+    return faultkit.spawn(n.agent(AGENT), action, p, str(n.rsctmp), "flt-" + p["lvname"], timeout_ms=timeout_ms,
                           env=dict(n.env(), **(env or {})))
 
 

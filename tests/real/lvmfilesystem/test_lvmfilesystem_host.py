@@ -52,7 +52,7 @@ def rig():
 def agent(rig, node, action, params, instance="fs", **kw):
     n = rig.nodes[node]
     env = dict(n.env(), **kw.pop("env", {}))
-    return run_agent(AGENT, action, params, rsctmp=str(n.rsctmp), instance=instance, env=env, **kw)
+    return run_agent(n.agent(AGENT), action, params, rsctmp=str(n.rsctmp), instance=instance, env=env, **kw)
 
 
 def params(rig, lv, vg=VG, **extra):
@@ -335,7 +335,7 @@ def test_ocf_tester(rig):
     a = rig.nodes["a"]
     p = params(rig, "tester")
     env = dict(a.env(), HA_RSCTMP=str(a.rsctmp))
-    rc, out = ocf_tester(AGENT, p, env=env, timeout=300)
+    rc, out = ocf_tester(a.agent(AGENT), p, env=env, timeout=300)
     assert rc == 0, out
     assert not mounted(p["directory"])
     assert a.device(VG, "tester") is None
