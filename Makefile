@@ -56,7 +56,8 @@ man:
 bench:
 	$(PY) tests/bench/run.py $(BENCH_ARGS)
 
-# The lab's 3-node cluster (lab/pyralab.py) running the demo story (lab/demo.py).
+# The lab's 3-node cluster (lab/pyralab.py) running the demo story (lab/demo.py); demo-down returns once nothing
+# of the lab is left (no process, zombies included, no namespace, loop device or mount), or says what is.
 demo:
 	@sh tools/demo.sh up
 

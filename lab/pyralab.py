@@ -139,6 +139,40 @@ def proc_start(pid):
     return int(fields[19])
 
 
+def proc_state(pid):
+    """(state letter, parent PID, start ticks) of a process still in /proc, zombies included, else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+        fields = raw[raw.rindex(b")") + 2:].split()
+        return fields[0].decode(), int(fields[1]), int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def still_there(pid, start):
+    """True while the process (pid, start) is in /proc, even as a zombie; our own zombie children are reaped."""
+    st = proc_state(pid)
+    if st is None or st[2] != start:
+        return False
+    if st[0] == "Z" and st[1] == os.getpid():
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        st = proc_state(pid)
+        return st is not None and st[2] == start
+    return True
+
+
 def write_pidfile(path, pid):
     with open(path, "w", encoding="ascii") as f:
         f.write(f"{pid} {proc_start(pid)}\n")
@@ -552,21 +586,27 @@ class Lab:
         log(f"cluster up after {elapsed:.1f}s: {' '.join(names)}, fencing by fence_pyralab")
 
     def kill_node(self, node, quiet=False):
-        """Power cut: SIGKILL every process of the node, until none is left."""
+        """Power cut: SIGKILL every process of the node, until none is left running. Returns {pid: start time}
+        of the processes it killed (they may linger a moment as zombies until their parent reaps them)."""
+        killed = {}
         for _ in range(50):
             pids = self.node_pids(node)
             if not pids:
                 self.release_storage(node, quiet)
-                return
+                return killed
             if not quiet:
                 log(f"{node}: SIGKILL {' '.join(map(str, sorted(pids)))}")
             for pid in pids:
+                st = proc_state(pid)
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
-                    pass
+                    continue
+                if st is not None:
+                    killed[pid] = st[2]
             time.sleep(0.1)
-        raise LabError(f"{node}: processes survive SIGKILL")
+        raise LabError(f"{node}: processes survive SIGKILL: " + ", ".join(
+            f"{pid} {comm(pid)} (state {(proc_state(pid) or '?')[0]})" for pid in sorted(self.node_pids(node))))
 
     def release_storage(self, node, quiet=False):
         """The dead node's kernel state goes with it: its mounts of stand-in LV devices, and the devices."""
@@ -617,15 +657,20 @@ class Lab:
                     os.kill(pid, signal.SIGKILL)
         self.kill_node(node, quiet=True)
 
-    def down(self, timeout=60):
-        """Stop everything the rig started and remove every trace of it (namespaces, mounts, files)."""
+    def down(self, timeout=60, settle=30):
+        """Stop everything the rig started and remove every trace of it (namespaces, mounts, files). Returns only
+        when nothing of it is left: no process of any node (not even a zombie its parent has yet to reap), no
+        namespace, no loop device, no mount; waits up to ``settle`` seconds for that, then raises LabError naming
+        what refuses to go (the files then stay, so that `down` can be run again)."""
         t0 = time.monotonic()
         nodes = self.nodes
+        seen = {}  # pid -> start time of every process of the lab met on the way
         for name, limit in (("pacemakerd", timeout), ("corosync", 30)):
             pids = {}
             for n in nodes:
                 pid = pidfile_alive(f"{self.ndir(n)}/{name}.pid")
                 if pid:
+                    seen[pid] = proc_start(pid)
                     os.kill(pid, signal.SIGTERM)
                     pids[n] = pid
             for n, pid in pids.items():
@@ -635,7 +680,11 @@ class Lab:
         existing = run(["ip", "netns", "list"], check=False).stdout.split()
         known = set(nodes) | {n[len(PREFIX) + 1:] for n in existing if n.startswith(PREFIX + "-n")}
         for n in sorted(known):
-            self.kill_node(n, quiet=True)
+            for pid in self.node_pids(n):
+                st = proc_state(pid)
+                if st is not None:
+                    seen[pid] = st[2]
+            seen.update(self.kill_node(n, quiet=True))
             ns = self.netns(n)
             for kind in ("mnt", "uts"):
                 f = f"{NSD}/{ns}.{kind}"
@@ -646,13 +695,15 @@ class Lab:
                 run(["ip", "netns", "del", ns])
         if BRNS in existing:
             run(["ip", "netns", "del", BRNS])
-        detach_lab_loops()
         for target in sorted(mounts_under(NSD), reverse=True):  # the SAN admin's namespace (lab.sanstorage)
             if target != NSD:
                 run(["umount", target], check=False)
-        if os.path.isdir(NSD):
-            if run(["mountpoint", "-q", NSD], check=False).returncode == 0:
-                run(["umount", NSD])
+        if os.path.isdir(NSD) and run(["mountpoint", "-q", NSD], check=False).returncode == 0:
+            run(["umount", NSD])
+        left = self._settle({p: t for p, t in seen.items() if t is not None}, settle)
+        if left:
+            raise LabError("teardown incomplete after %ds, left: %s; run `pyralab.py down` again once it is gone"
+                           % (settle, "; ".join(left)))
         if os.path.isdir(RUN):
             shutil.rmtree(RUN)
         if os.path.exists(FENCE_DST):
@@ -661,6 +712,24 @@ class Lab:
             shutil.rmtree(LAB)
         dmstandin.release_mountpoint()
         log(f"down after {time.monotonic() - t0:.1f}s: nothing of the rig is left")
+
+    def _settle(self, seen, settle):
+        """Wait until leftovers() is empty (re-detaching loop devices, re-killing stragglers); what is left."""
+        end = time.monotonic() + settle
+        while True:
+            detach_lab_loops()
+            left = leftovers(seen)
+            if not left or time.monotonic() > end:
+                break
+            for pid, start in seen.items():
+                st = proc_state(pid)
+                if st is not None and st[2] == start and st[0] != "Z":
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            time.sleep(0.1)
+        return left
 
     # ---- queries used by tests and the demo
     def viewer(self, exclude=()):
@@ -753,15 +822,70 @@ def mounts_under(path):
     return out
 
 
-def detach_lab_loops():
-    """Detach every loop device backed by a file of the rig (LUN images), stand-in LV devices over them first."""
+def lab_loops():
+    """[(loop device, backing file)] of the rig: over a file of the rig (LUNs), or over such a loop device (the
+    dm stand-in's LV devices)."""
     res = run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
     rows = [line.split(None, 1) for line in res.stdout.splitlines() if len(line.split(None, 1)) == 2]
     luns = {name for name, back in rows if back.strip().startswith(LAB + "/")}
-    for name, back in rows:
-        if back.strip() in luns:
-            run(["losetup", "-d", name], check=False)
-    for name in sorted(luns):
+    return [(name, back.strip()) for name, back in rows if name in luns or back.strip() in luns]
+
+
+def leftovers(pids=None):
+    """What is left of the rig on this machine, one line each (empty: nothing). ``pids``: {pid: start time} of
+    processes the rig had, which must be gone from /proc altogether (a zombie counts as left)."""
+    left = []
+    for pid, start in sorted((pids or {}).items()):
+        if still_there(pid, start):
+            st = proc_state(pid)
+            what = "a zombie its parent %d (%s) has not reaped" % (st[1], comm(st[1])) if st[0] == "Z" else \
+                "refuses to die after SIGKILL (state %s)" % st[0]
+            left.append(f"process {pid} {comm(pid)}: {what}")
+    for ns in run(["ip", "netns", "list"], check=False).stdout.split():
+        if ns.startswith(PREFIX + "-"):
+            left.append(f"network namespace {ns}")
+    for name, back in lab_loops():
+        left.append(f"loop device {name} ({back}){holders_of(name)}")
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            source = fields[fields.index("-") + 2] if "-" in fields else ""
+            if any(x in fields[4] or x in fields[3] for x in (LAB, RUN)) or source.startswith(PREFIX) \
+                    or source == dmstandin.OVERLAY:
+                left.append(f"mount {fields[4]} ({source})")
+    return left
+
+
+def holders_of(dev):
+    """Where a busy loop device is still mounted: ", mounted in the mount namespace of PID n (comm)" or ""."""
+    try:
+        rdev = os.stat(dev).st_rdev
+    except OSError:
+        return ""
+    number = "%d:%d" % (os.major(rdev), os.minor(rdev))
+    seen = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            ino = os.stat(f"/proc/{name}/ns/mnt").st_ino
+            if ino in seen:
+                continue
+            seen.add(ino)
+            with open(f"/proc/{name}/mountinfo", encoding="utf-8") as f:
+                for line in f:
+                    if line.split()[2] == number:
+                        return f", mounted on {line.split()[4]} in the mount namespace of PID {name} ({comm(name)})"
+        except (OSError, IndexError):
+            continue
+    return ""
+
+
+def detach_lab_loops():
+    """Detach every loop device backed by a file of the rig (LUN images), stand-in LV devices over them first."""
+    loops = lab_loops()
+    luns = {name for name, back in loops if back.startswith(LAB + "/")}
+    for name, _ in sorted(loops, key=lambda row: row[0] in luns):
         run(["losetup", "-d", name], check=False)
 
 

@@ -1,7 +1,8 @@
 """Fixtures of the cluster scenarios: one 3-node namespace cluster for the whole session.
 
 `lab` installs pyra on the host with `make install` (as an admin would; the nodes see the host's /usr), brings
-the rig up once, and tears it down after the last cluster test, leaving nothing behind. `cluster` (per test)
+the rig up once, and tears it down after the last cluster test, leaving nothing behind (test_teardown.py, ordered
+last, tears it down itself and checks exactly that). `cluster` (per test)
 makes sure every node is back online and no test constraint is left before the test starts. Measured times
 (scenario 7) are collected in TIMES, printed at the end of the run (each record, then per agent: start,
 migrate/move, failover) and written to lab.clusterops.TIMINGS (/var/tmp/pyra-pcmk-timings.json).
@@ -61,6 +62,11 @@ def cluster(lab, request):
             lines = [ln for ln in lab.pacemaker_log(n).splitlines()
                      if "notice:" in ln or "warning:" in ln or "error:" in ln or "crit:" in ln]
             sys.stderr.write(f"----- {n} pacemaker.log (notices and worse, tail)\n" + "\n".join(lines[-40:]) + "\n")
+
+
+def pytest_collection_modifyitems(config, items):
+    """test_teardown.py tears the session's lab down: it runs after every other test."""
+    items.sort(key=lambda item: item.path.name == "test_teardown.py")
 
 
 @pytest.hookimpl(hookwrapper=True)
