@@ -4,9 +4,10 @@ An agent declares its schema, its actions and its supported check levels, and im
 action (``start``, ``stop``, ``monitor``, optionally ``validate``, ``migrate_to``, ``migrate_from``,
 ``reload_agent`` ...). ``main()`` does everything OCF around them: picks the action from argv (or
 ``__OCF_ACTION``), answers ``meta-data`` without touching anything, parses and validates parameters, builds the
-operation context (deadline, logger, state record, command runner), maps raised conditions to codes through the
-one policy, emits exactly one exit reason for a failing action, and logs one summary line with the elapsed
-time. Unknown actions answer 3.
+operation context (deadline, logger, state record, command runner, the resource's identity resolved by one
+rule), maps raised conditions to codes through the one policy, emits exactly one exit reason for a failing
+action, and logs one summary line with the elapsed time. Unknown actions answer 3. This floor imports
+nothing above it: the command runner and the mapping of the host's errors are bound by ``pyra.agents.base``.
 """
 
 import os
