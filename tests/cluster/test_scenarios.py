@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-import profiles
+from . import profiles
 from lab import clusterops as co
 from lab import pyralab
 

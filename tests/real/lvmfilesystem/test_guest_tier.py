@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-import guest_scenarios as driver
+from . import guest_scenarios as driver
 from lab.rigs.storage_guest import guest
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.slow]
