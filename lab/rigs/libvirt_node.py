@@ -200,6 +200,22 @@ class Node:
             p.append(f"--net=/run/netns/{self.netns}")
         return p + ["--"]
 
+    def netns_sysfs(self) -> None:
+        """Show this node's own network devices under /sys/class/net and /sys/devices/virtual/net inside its
+        mount namespace, as on a real host (sysfs shows the network namespace of whoever mounted it; the node's
+        mount namespace inherited the host's). Only the two net directories are replaced: the rest of /sys
+        (cgroups included) stays the host's. Idempotent; for nodes with a network namespace, after start()."""
+        if not self.netns or not self.has_namespaces():
+            raise RigError(f"{self.name}: netns_sysfs needs a started node with a network namespace")
+        sysfs = self.dir / "sysfs"
+        script = ('set -e\nmountpoint -q "$1" && exit 0\nmkdir -p "$1"\nmount -t sysfs sysfs "$1"\n'
+                  'mount --bind "$1/class/net" /sys/class/net\n'
+                  'mount --bind "$1/devices/virtual/net" /sys/devices/virtual/net\n')
+        r = subprocess.run(self.ns_prefix() + ["/bin/sh", "-c", script, "sh", str(sysfs)],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RigError(f"{self.name}: mounting its sysfs: {r.stderr.strip()}")
+
     def running(self) -> bool:
         return self.top_pid is not None and _alive(self.top_pid)
 
@@ -389,8 +405,10 @@ def channel_path_from_xml(xml: str, channel: str = "startup_signal") -> str | No
 
 
 def guest_xml(name: str, images: Path, dom_uuid: str | None = None, memory_mib: int = 128,
-              cmdline: str = "", channel: bool = True, console: str | None = None, disk: str | None = None) -> str:
-    """A transient TCG guest (type='qemu': software emulation, KVM cannot boot Linux on these VMs)."""
+              cmdline: str = "", channel: bool = True, console: str | None = None, disk: str | None = None,
+              devices: str = "") -> str:
+    """A transient TCG guest (type='qemu': software emulation, KVM cannot boot Linux on these VMs).
+    devices: more device XML, as is (an interface, a network disk: see ovs.py, nbd.py)."""
     dom_uuid = dom_uuid or str(uuidlib.uuid4())
     console = console or str(WORK / "console" / f"{name}.log")
     Path(console).parent.mkdir(parents=True, exist_ok=True)
@@ -417,6 +435,7 @@ def guest_xml(name: str, images: Path, dom_uuid: str | None = None, memory_mib: 
     <console type='file'><source path='{console}' append='on'/><target type='serial' port='0'/></console>
     {ch}
     {dk}
+    {devices}
     <controller type='usb' model='none'/>
     <video><model type='none'/></video>
     <memballoon model='none'/>
