@@ -78,7 +78,8 @@ FIELDS = {
     "name": Field("name", _name, ""),
     "uuid": Field("uuid", _uuid_text, None),
     "vcpus": Field("vcpu", _positive_int, 1),
-    "memory_mib": Field(("currentMemory", "memory"), _mib, 0),
+    # the most a (ballooned) guest can use, as VirtualDomain's hv_memory and libvirt's maxMemory report it
+    "memory_mib": Field(("memory", "currentMemory"), _mib, 0),
 }
 
 
@@ -128,7 +129,8 @@ class DomainConfig:
         return FIELDS["memory_mib"].read(self.root)
 
     def disk_sources(self):
-        """(kind, path) of every disk/filesystem source that must exist on the node: file, block, dir."""
+        """(kind, path) of every disk/filesystem source that must exist on the node: file, block, dir. Network
+        disks (rbd, iscsi, nbd: <source protocol=... name=...>) and pool volumes name no local path."""
         out = []
         for disk in self.devices().iter("disk"):
             src = disk.find("source")
@@ -144,7 +146,8 @@ class DomainConfig:
         return out
 
     def networks(self):
-        """(kind, name): ('network', libvirt network) or ('bridge', host bridge) of every interface."""
+        """(kind, name) of every interface: ('network', libvirt network), ('bridge', Linux bridge) or ('ovs',
+        Open vSwitch bridge: a bridge interface with <virtualport type='openvswitch'/>)."""
         out = []
         for iface in self.devices().iter("interface"):
             src = iface.find("source")
@@ -154,7 +157,9 @@ class DomainConfig:
             if kind == "network" and src.get("network"):
                 out.append(("network", src.get("network")))
             elif kind == "bridge" and src.get("bridge"):
-                out.append(("bridge", src.get("bridge")))
+                port = iface.find("virtualport")
+                ovs = port is not None and port.get("type") == "openvswitch"
+                out.append(("ovs" if ovs else "bridge", src.get("bridge")))
         return out
 
     def set_console_log(self, path):

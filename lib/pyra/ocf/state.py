@@ -205,6 +205,12 @@ class InstanceState:
             self._cache = self._file.read()
         return dict(self._cache)
 
+    def sidecar(self, suffix):
+        """Another record file of this instance (``<instance>.<suffix>``) that outlives ``record_stop``: what
+        this node learnt once and need not learn again until boot (e.g. that a file passed a slow check)."""
+        self._prepare()
+        return StateFile(self.directory, os.path.basename(self._file.path)[: -len(".state")] + "." + suffix)
+
     def locked(self):
         """A context manager serialising read-modify-write of this instance's record."""
         self._prepare()

@@ -81,13 +81,6 @@ def test_dm_name_doubles_dashes():
     assert lvm_dm.dm_name("vg", "lv") == "vg-lv"
 
 
-def test_standin_lookup_requires_a_block_device(tmp_path):
-    env = {lvm_dm.STANDIN_ENV: str(tmp_path)}
-    assert lvm_dm.active_device("vg", "lv", env) is None
-    os.symlink("/dev/null", tmp_path / "vg-lv")  # a character device is not an active LV
-    assert lvm_dm.active_device("vg", "lv", env) is None
-
-
 def test_fs_errors_reads_the_ext4_error_count(tmp_path):
     dev = lvm_dm.Device("/dev/mapper/vg-lv", os.makedev(253, 3))
     (tmp_path / "dev" / "block").mkdir(parents=True)

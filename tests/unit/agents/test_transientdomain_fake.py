@@ -663,3 +663,85 @@ def test_agent_executable_against_a_shared_fake_world(lv, tmp_path):
     finally:
         guest.stop()
         shutil.rmtree(socks, ignore_errors=True)
+
+
+# -- libvirt as the judge of the XML; the node's resources before a start (issue 13) ---------------------------
+REFUSED_DISK = ("<disk type='file' device='disk'><source file='/img/a.raw' bogus='1'/>"
+                "<target dev='vda' bus='virtio'/></disk>")
+
+
+def test_validate_all_refuses_what_libvirts_schema_refuses(lab):
+    lab.config_path = lab.config(devices=REFUSED_DISK)
+    r = lab.run("validate-all")
+    assert r.rc == 6 and "libvirt's schema refuses it: Extra element devices" in r.reason, r   # libxml2's words
+    lab.channel()
+    r = lab.run("start")
+    assert r.rc == 5 and "libvirt's schema refuses it" in r.reason, r   # this node's libvirt: try another
+    assert "createXML" not in lab.methods() and lab.record() is None
+
+
+def test_schema_is_checked_again_only_when_the_file_changed(lab, monkeypatch):
+    from pyra.backends import libvirt_schema
+    checked = []
+    real = libvirt_schema.check
+    monkeypatch.setattr(libvirt_schema, "check", lambda data: checked.append(len(data)) or real(data))
+    assert lab.run("validate-all").rc == 0
+    assert lab.run("validate-all").rc == 0
+    lab.channel()
+    lab.start()
+    assert lab.run("monitor", interval=60000, check_level=10).rc == 0   # never on the monitor path
+    assert len(checked) == 1
+    lab.config_path = lab.config(devices=REFUSED_DISK)               # the same file, rewritten
+    assert lab.run("validate-all").rc == 6
+    assert len(checked) == 2
+
+
+def _stub(lab, name, rc):
+    path = lab.bin / name
+    path.write_text("#!/bin/sh\nexit %d\n" % rc)
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize("device,words", [
+    ("<disk type='file' device='disk'><source file='/nonexistent/pyra/a.raw'/><target dev='vda' bus='virtio'/>"
+     "</disk>", "file /nonexistent/pyra/a.raw of vm1 does not exist"),
+    ("<interface type='bridge'><source bridge='nobr0'/><model type='virtio'/></interface>",
+     "bridge nobr0 of vm1 does not exist"),
+    ("<interface type='bridge'><source bridge='novh'/><virtualport type='openvswitch'/><vlan><tag id='150'/>"
+     "</vlan><model type='virtio'/></interface>", "Open vSwitch bridge novh of vm1 does not exist"),
+])
+def test_start_refused_where_a_disk_or_bridge_is_missing(lab, device, words):
+    _stub(lab, "ovs-vsctl", 2)                                       # br-exists: 2 = no such bridge
+    lab.config_path = lab.config(devices=device)
+    lab.channel()
+    r = lab.run("start")
+    assert r.rc == 5 and words in r.reason, r                       # placed elsewhere at once, never created
+    assert "createXML" not in lab.methods()
+
+
+def test_an_ovs_bridge_known_to_ovsdb_and_a_network_disk_let_the_guest_start(lab):
+    _stub(lab, "ovs-vsctl", 0)
+    lab.config_path = lab.config(devices=(
+        "<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+        "<source protocol='nbd' name='vm1-disk'><host name='san' port='10809'/></source>"
+        "<target dev='vda' bus='virtio'/></disk>"
+        "<interface type='bridge'><source bridge='vh'/><virtualport type='openvswitch'/>"
+        "<vlan><tag id='150'/></vlan><model type='virtio'/></interface>"))
+    assert lab.run("validate-all", check_level=10).rc == 0
+    lab.channel()
+    lab.start()
+    assert lab.run("monitor", interval=60000, check_level=10).rc == 0
+
+
+def test_a_deep_monitor_fails_when_a_disk_is_gone_from_under_the_guest(lab):
+    disk = lab.tmp / "disk.img"
+    disk.write_bytes(b"\0" * 512)
+    lab.config_path = lab.config(devices="<disk type='file' device='disk'><source file='%s'/>"
+                                         "<target dev='vda' bus='virtio'/></disk>" % disk)
+    lab.channel()
+    lab.start()
+    assert lab.run("monitor", interval=60000, check_level=10).rc == 0
+    disk.unlink()
+    r = lab.run("monitor", interval=60000, check_level=10)
+    assert r.rc == 1 and "does not exist on this node" in r.reason, r
+    assert lab.run("monitor", interval=10000).rc == 0                # depth 0 looks at libvirt only

@@ -202,8 +202,11 @@ def test_vcpus(body, cpus):
     ("<memory unit='TiB'>1</memory>", 1 << 20),
     ("<memory unit='PiB'>1</memory>", 1 << 30),
     ("<memory unit='parsecs'>1</memory>", 0),                        # unknown unit: no utilization, not a guess
-    ("<memory unit='GiB'>4</memory><currentMemory unit='GiB'>1</currentMemory>", 1024),   # current wins
-    ("<memory unit='GiB'>4</memory><currentMemory unit='MiB'> 1536 </currentMemory>", 1536),
+    ("<memory unit='GiB'>4</memory><currentMemory unit='GiB'>1</currentMemory>", 4096),   # the maximum wins
+    ("<memory unit='GiB'>4</memory><currentMemory unit='MiB'> 1536 </currentMemory>", 4096),
+    ("<currentMemory unit='MiB'>1536</currentMemory>", 1536),           # no <memory>: what there is
+    # libvirt's examples/xml/test/testdomfc4.xml: libvirt's own maxMemory says 254 MiB
+    ("<memory>261072</memory><currentMemory>131072</currentMemory>", 254),
 ])
 def test_memory_mib(body, mib):
     assert DomainConfig(dom(body)).memory_mib() == mib
@@ -289,3 +292,15 @@ def test_default_remote_uri(hypervisor, transport, out):
 def test_default_remote_uri_needs_a_scheme():
     with pytest.raises(DomainXMLError):
         X.default_remote_uri("/var/run/libvirt", "tcp")
+
+
+def test_ovs_bridges_and_network_disks():
+    cfg = DomainConfig(dom(
+        "<devices><disk type='network' device='disk'><source protocol='rbd' name='pool/img'>"
+        "<host name='mon1' port='6789'/></source><target dev='vda'/></disk>"
+        "<disk type='volume'><source pool='p' volume='v'/><target dev='vdb'/></disk>"
+        "<interface type='bridge'><source bridge='vh'/><virtualport type='openvswitch'/>"
+        "<vlan><tag id='150'/></vlan></interface>"
+        "<interface type='bridge'><source bridge='br0'/></interface></devices>"))
+    assert cfg.disk_sources() == []                  # no local path to check: QEMU reaches them itself
+    assert cfg.networks() == [("ovs", "vh"), ("bridge", "br0")]

@@ -20,7 +20,13 @@ SCHEMA = Schema(
           shortdesc="Domain XML file",
           longdesc="Absolute path of the libvirt domain XML. It must have a <name>; a <uuid> is strongly "
                    "recommended (without one a stable UUID is derived from the name). The same file (or an "
-                   "identical copy) must be readable on every node that may run the guest."),
+                   "identical copy) must be readable on every node that may run the guest. start and "
+                   "validate-all check it against this node's libvirt schema (domain.rng, as "
+                   "virt-xml-validate does) whenever it changed: a file libvirt refuses fails validate-all "
+                   "with libvirt's words, and start on that node with 'not installed' (5). start and "
+                   "OCF_CHECK_LEVEL=10 monitors also check that every disk source and every bridge (Linux or "
+                   "Open vSwitch) it names exists on the node; network disks (rbd, iscsi, nbd) are left to "
+                   "QEMU."),
     Param("hypervisor", default="qemu:///system", checks=[checks.single_line],
           shortdesc="Hypervisor URI", longdesc="libvirt connection URI of the local hypervisor."),
     Param("force_stop", type=BOOLEAN, default=False, shortdesc="Destroy instead of shutting down",
@@ -87,5 +93,6 @@ SCHEMA = Schema(
     Param("autoset_utilization_memory", type=BOOLEAN, default=True,
           shortdesc="Set the memory utilization from the XML",
           longdesc="On the first probe and on start, set the utilization attribute memory (MiB) from the "
-                   "XML, so that the scheduler knows the guest's size before it places it."),
+                   "XML's <memory>: the most the guest can use (a ballooned guest's currentMemory may grow to "
+                   "it), so that the scheduler knows the guest's size before it places it."),
 )
