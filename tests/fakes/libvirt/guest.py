@@ -1,7 +1,7 @@
 """The guest side of a fake domain, for tests: its startup_signal channel and its emulator process.
 
 ``GuestChannel(path)`` listens on a real AF_UNIX socket where QEMU would (the path the fake puts in the live
-XML: ``world.guest(name, channel=path)``) and plays the test guest's init (tests/rigs/guest/init):
+XML: ``world.guest(name, channel=path)``) and plays the test guest's init (lab/rigs/guest/init):
 ``ready <token>`` re-sent until ``ack <token>``, ``pong X`` for every ``ping X``. Modes: ``"ready"`` (a
 booting guest), ``"acked"`` (it was acknowledged long ago: only pongs), ``"silent"`` (never says anything).
 
