@@ -112,3 +112,18 @@ def pair():
         n1.stop()
         n2.stop()
         L.netns_down()
+
+
+@pytest.fixture(scope="module")
+def ovs_pair(pair):
+    """``pair`` with Open vSwitch on each node (userspace datapath, bridge vh), see lab/rigs/ovs.py."""
+    from lab.rigs import ovs as O
+    switches = [O.NodeOVS(n) for n in pair]
+    try:
+        for s in switches:
+            s.start(bridges=("vh",))
+        yield pair, switches
+    finally:
+        for s in switches:
+            s.stop()
+        O.release_rundir()
