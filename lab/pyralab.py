@@ -857,7 +857,8 @@ def leftovers(pids=None):
 
 
 def holders_of(dev):
-    """Where a busy loop device is still mounted: ", mounted in the mount namespace of PID n (comm)" or ""."""
+    """Where a loop device that stays attached is still mounted (", mounted on ... in the mount namespace of PID n
+    (comm)"), or what else may hold it."""
     try:
         rdev = os.stat(dev).st_rdev
     except OSError:
@@ -878,7 +879,8 @@ def holders_of(dev):
                         return f", mounted on {line.split()[4]} in the mount namespace of PID {name} ({comm(name)})"
         except (OSError, IndexError):
             continue
-    return ""
+    return (", still in use, though no process's mount namespace has it mounted (a namespace no process is in,"
+            " kept by a copy of its namespace file in another mount namespace?)")
 
 
 def detach_lab_loops():
