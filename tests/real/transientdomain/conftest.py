@@ -127,3 +127,21 @@ def ovs_pair(pair):
         for s in switches:
             s.stop()
         O.release_rundir()
+
+
+@pytest.fixture(scope="module")
+def storage(pair):
+    """``pair`` plus the storage namespace td-stor that both nodes reach (lab/rigs/nbd.py)."""
+    from lab.rigs import nbd as N
+    N.storage_up()
+    try:
+        yield pair
+    finally:
+        N.storage_down()
+
+
+@pytest.fixture
+def disk_guests(images, tmp_path):
+    """Guests booting the rig's guest with virtio_blk and the "disk" channel command (lab/rigs/nbd.py)."""
+    from lab.rigs import nbd as N
+    return Guests(N.disk_images(images), tmp_path)
