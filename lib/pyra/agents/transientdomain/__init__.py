@@ -12,6 +12,7 @@ import os
 
 from pyra.agents.base import PyraAgent
 from pyra.agents.transientdomain.connection import connect
+from pyra.agents.transientdomain.driver import is_lxc
 from pyra.agents.transientdomain.schema import SCHEMA
 from pyra.ocf import codes
 from pyra.ocf.agent import Action
@@ -32,7 +33,10 @@ class TransientDomain(PyraAgent):
         "guest paused by an I/O error is reported as degraded (190). Live migration is peer-to-peer by default, "
         "transient on the target, bounded by the operation timeout (the migration is aborted and the guest keeps "
         "running on the source). OCF_CHECK_LEVEL=10 adds a ping over the startup_signal channel and the "
-        "monitor_scripts.")
+        "monitor_scripts. A libvirt-LXC container (hypervisor=lxc:///system, <domain type='lxc'>) runs the same "
+        "way, except that it has no startup_signal channel (monitor_scripts tell when it is ready), stop sends "
+        "SIGTERM to its init before destroying it, and it cannot migrate: libvirt-LXC has no migration, so "
+        "migrate_to fails and the container keeps running (leave allow-migrate off for it).")
     schema = SCHEMA
     actions = (
         Action("start", timeout=90), Action("stop", timeout=90),
@@ -75,6 +79,9 @@ class TransientDomain(PyraAgent):
         if "://" not in p.hypervisor:
             raise ConfigError("hypervisor %r is not a libvirt URI" % p.hypervisor)
         cfg = self._config(op)
+        if p.startup_signal == "on" and is_lxc(p, cfg):
+            raise ConfigError("startup_signal=on needs a virtio-serial channel, which only QEMU guests have: %s "
+                              "is a libvirt-LXC container (use monitor_scripts to tell when it is ready)" % cfg.name)
         if p.startup_signal == "on" and not cfg.has_startup_channel():
             raise ConfigError("startup_signal=on but %s has no unix virtio channel named startup_signal"
                               % os.path.basename(p.config))
@@ -319,7 +326,12 @@ class TransientDomain(PyraAgent):
                 op.log.info("%s is paused: destroying it (a paused guest cannot shut down)", name)
             else:
                 try:
-                    hv.shutdown(dom, op.params.shutdown_mode)
+                    if is_lxc(op.params) and op.params.shutdown_mode == "default":
+                        # libvirt-LXC's own default (initctl, then SIGTERM) returns success without signalling
+                        # an init that has no initctl pipe (libvirt 9.0, busybox init): SIGTERM the init
+                        hv.call(dom.shutdownFlags, api.libvirt.VIR_DOMAIN_SHUTDOWN_SIGNAL)
+                    else:
+                        hv.shutdown(dom, op.params.shutdown_mode)
                 except api.LibvirtError as err:
                     op.log.warning("%s refused the %s shutdown (%s): destroying it", name,
                                    op.params.shutdown_mode, api.error_text(err))

@@ -2,9 +2,11 @@
 against the deadline (progress, downtime limit, post-copy, abort in time: the guest keeps running on the
 source); migrate_from waits for the guest to arrive and answer. The target's URI follows the agent's
 remote_uri / migration_transport / migration_user / migration_network_suffix rules (``remote_uri``).
+libvirt-LXC cannot migrate: migrate_to refuses a container before touching it, and it keeps running.
 """
 
 from pyra.agents.transientdomain.connection import connect
+from pyra.agents.transientdomain.driver import is_lxc
 from pyra.agents.transientdomain.readiness import wait_ready
 from pyra.ocf import codes
 from pyra.ocf.errors import Failure
@@ -23,6 +25,15 @@ def remote_uri(params, target):
     return libvirt_xml.expand_node(template, target, params.migration_network_suffix)
 
 
+def _config_or_none(path):
+    """The parsed domain XML, or None when it cannot be read here (the URI then tells the driver)."""
+    from pyra.backends.libvirt_xml import DomainConfig, DomainXMLError
+    try:
+        return DomainConfig.from_file(path) if path else None
+    except (OSError, DomainXMLError):
+        return None
+
+
 def migrate_to(op):
     from pyra.backends import libvirt_api as api
     from pyra.backends import libvirt_xml
@@ -32,6 +43,9 @@ def migrate_to(op):
     ident = op.identity()
     name, uuid = ident["name"], ident["uuid"]
     p = op.params
+    if is_lxc(p, _config_or_none(p.config)):
+        raise Failure("libvirt-LXC cannot migrate a container: %s keeps running here (set allow-migrate=false "
+                      "for it: Pacemaker then stops it here and starts it on %s)" % (name, target))
     remote = remote_uri(p, target)
     flags = api.MIGRATE_LIVE | api.MIGRATE_ABORT_ON_ERROR
     if p.migration_mode in ("p2p", "tunnelled"):

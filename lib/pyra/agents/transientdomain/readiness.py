@@ -3,15 +3,19 @@
 monitor_scripts, waited for at start and migrate_from, checked again by depth-10 monitors.
 """
 
+from pyra.agents.transientdomain.driver import is_lxc
 from pyra.ocf import codes
 from pyra.ocf.errors import Failure
 
 
 def uses_signal(op, cfg=None, live_xml=None):
-    """Whether this guest speaks the handshake: startup_signal on/off, or auto (the XML has the channel)."""
+    """Whether this guest speaks the handshake: startup_signal on/off, or auto (the XML has the channel; never
+    for a libvirt-LXC container)."""
     mode = op.params.startup_signal
     if mode != "auto":
         return mode == "on"
+    if is_lxc(op.params, cfg):
+        return False  # libvirt-LXC has no virtio-serial channel: auto is off (on is refused by validate)
     if live_xml is not None:
         from pyra.backends.libvirt_xml import channel_path
         return channel_path(live_xml, need_path=False) is not None

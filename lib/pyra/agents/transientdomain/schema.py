@@ -28,17 +28,22 @@ SCHEMA = Schema(
                    "Open vSwitch) it names exists on the node; network disks (rbd, iscsi, nbd) are left to "
                    "QEMU."),
     Param("hypervisor", default="qemu:///system", checks=[checks.single_line],
-          shortdesc="Hypervisor URI", longdesc="libvirt connection URI of the local hypervisor."),
+          shortdesc="Hypervisor URI", longdesc="libvirt connection URI of the local hypervisor. "
+          "lxc:///system runs libvirt-LXC containers, which cannot migrate (libvirt-LXC has no migration): "
+          "leave allow-migrate off for them."),
     Param("force_stop", type=BOOLEAN, default=False, shortdesc="Destroy instead of shutting down",
           longdesc="Skip the graceful shutdown: stop destroys the guest at once."),
     Param("shutdown_mode", default="default", choices=("default", "acpi", "agent"),
           shortdesc="How to ask the guest to shut down",
           longdesc="acpi: press the ACPI power button; agent: ask the QEMU guest agent; default: let "
-                   "libvirt choose. If the request is refused the guest is destroyed at once."),
+                   "libvirt choose. If the request is refused the guest is destroyed at once. For a libvirt-LXC "
+                   "container, default sends SIGTERM to its init (an init that reboots on it, as busybox's does, is "
+                   "restarted by libvirt-LXC and then destroyed); acpi and agent are refused by libvirt-LXC."),
     Param("startup_signal", default="auto", choices=("auto", "on", "off"),
           shortdesc="Wait for the guest's ready signal",
           longdesc="on: start waits for 'ready <token>' on the virtio-serial channel named startup_signal "
-                   "and answers 'ack <token>'; auto: on when the XML has such a channel; off: never."),
+                   "and answers 'ack <token>'; auto: on when the XML has such a channel; off: never. Only QEMU guests "
+                   "have the channel: for a libvirt-LXC container auto is off and on is refused."),
     Param("startup_timeout", type=TIME, default=0.0, checks=[checks.in_range(0, 86400)],
           shortdesc="Time limit for the guest to become ready",
           longdesc="Seconds start and migrate_from wait for readiness (0: as long as the operation timeout "
@@ -70,7 +75,8 @@ SCHEMA = Schema(
     Param("migration_mode", default="p2p", choices=("p2p", "tunnelled", "direct"), reloadable=True,
           shortdesc="Who drives the migration",
           longdesc="p2p: the source libvirtd connects to the target; tunnelled: p2p with the data carried "
-                   "over the libvirtd connection; direct: this agent connects to both. Always live."),
+                   "over the libvirtd connection; direct: this agent connects to both. Always live. libvirt-LXC "
+                   "containers cannot migrate: migrate_to refuses them."),
     Param("migration_bandwidth", type=INTEGER, default=0, checks=[checks.in_range(0, 10 ** 6)],
           reloadable=True, shortdesc="Bandwidth limit (MiB/s)",
           longdesc="Maximum migration bandwidth in MiB/s; 0 leaves libvirt's default."),
