@@ -145,7 +145,8 @@ def test_lxc_force_stop_destroys_at_once(lxnode, cts, rsc):
     p = dict(c["params"], force_stop="true")
     assert cts.run("start", p, rsc).rc == 0
     r = cts.run("stop", p, rsc)
-    assert r.rc == 0 and r.elapsed < 5.0, r
+    assert r.rc == 0 and r.elapsed < 10.0, r                                   # no graceful wait (18 s here)
+    assert "did not shut down" not in r.stderr, r
     assert cts.gone(c)
 
 
