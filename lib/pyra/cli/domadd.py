@@ -20,7 +20,7 @@ from pyra.cli.main import CliError
 CIB_TIMEOUT = 30.0
 
 
-def _run(argv, timeout=CIB_TIMEOUT, input=None):
+def _run(argv, timeout, input=None):
     from pyra.host import command
     return command.run(argv, timeout=timeout, input=input)
 
@@ -51,7 +51,7 @@ def read_config(path):
 
 def read_cib():
     """The CIB's root element (``cibadmin -Q``); CliError 5 when the cluster cannot be reached."""
-    result = _run(["cibadmin", "--query"])
+    result = _run(["cibadmin", "--query"], timeout=CIB_TIMEOUT)
     if not result.ok:
         raise CliError("cannot read the CIB: %s" % result.summary(), cli.NO_CLUSTER)
     try:
@@ -114,7 +114,8 @@ def run(args):
     if args.dry_run:
         sys.stdout.write(text)
         return cli.OK
-    result = _run(["cibadmin", "--create", "--scope", "resources", "--xml-pipe"], input=text)
+    result = _run(["cibadmin", "--create", "--scope", "resources", "--xml-pipe"], timeout=CIB_TIMEOUT,
+                  input=text)
     if not result.ok:
         raise CliError("the cluster refused the new resources (nothing was changed): %s" % result.summary(),
                        cli.FAILED)
