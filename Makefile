@@ -4,6 +4,9 @@ DESTDIR   ?=
 OCFDIR    ?= /usr/lib/ocf/resource.d/pyra
 PYDIR     ?= /usr/lib/python3/dist-packages
 MANDIR    ?= /usr/share/man/man7
+MAN8DIR   ?= /usr/share/man/man8
+SBINDIR   ?= /usr/sbin
+COMPDIR   ?= /usr/share/bash-completion/completions
 AGENTS    := $(sort $(notdir $(wildcard agents/*)))
 PYTEST    ?= $(PY) -m pytest
 PYTEST_ARGS ?=
@@ -38,11 +41,17 @@ install: man
 	find $(DESTDIR)$(PYDIR)/pyra -type d -exec chmod 0755 {} + ; find $(DESTDIR)$(PYDIR)/pyra -type f -exec chmod 0644 {} +
 	$(PY) -m compileall -q $(DESTDIR)$(PYDIR)/pyra
 	for a in $(AGENTS); do install -m 0644 build/man/ocf_pyra_$$a.7 $(DESTDIR)$(MANDIR)/; done
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(COMPDIR)
+	sed '/^from pyra.cli.main import/i sys.path.append("$(PYDIR)")' lib/pyra/cli/launch.py > $(DESTDIR)$(SBINDIR)/pyra
+	chmod 0755 $(DESTDIR)$(SBINDIR)/pyra
+	install -m 0644 build/man/pyra.8 $(DESTDIR)$(MAN8DIR)/pyra.8
+	install -m 0644 tools/completion/pyra $(DESTDIR)$(COMPDIR)/pyra
 
 uninstall:
 	for a in $(AGENTS); do rm -f $(DESTDIR)$(OCFDIR)/$$a $(DESTDIR)$(MANDIR)/ocf_pyra_$$a.7; done
 	-rmdir $(DESTDIR)$(OCFDIR) 2>/dev/null
 	rm -rf $(DESTDIR)$(PYDIR)/pyra
+	rm -f $(DESTDIR)$(SBINDIR)/pyra $(DESTDIR)$(MAN8DIR)/pyra.8 $(DESTDIR)$(COMPDIR)/pyra
 
 metadata:
 	$(PY) tools/metadata.py write

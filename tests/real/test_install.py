@@ -1,4 +1,5 @@
-"""`make install` / `make uninstall`: agents run exactly as Pacemaker runs them, with the system python."""
+"""`make install` / `make uninstall`: agents run exactly as Pacemaker runs them, with the system python; the
+operator's command /usr/sbin/pyra, its man page pyra.8 and its bash completion go and come with them."""
 
 import os
 import subprocess
@@ -11,6 +12,9 @@ pytestmark = pytest.mark.root
 
 OCFDIR = "/usr/lib/ocf/resource.d/pyra"
 PYDIR = "/usr/lib/python3/dist-packages/pyra"
+PYRA = "/usr/sbin/pyra"
+PYRA_MAN = "/usr/share/man/man8/pyra.8"
+PYRA_COMPLETION = "/usr/share/bash-completion/completions/pyra"
 
 
 def make(*args, **kw):
@@ -28,6 +32,15 @@ def test_install_and_uninstall_into_destdir(tmp_path):
         assert os.path.isfile(dest + "/usr/share/man/man7/ocf_pyra_%s.7" % agent)
     assert os.path.isfile(dest + PYDIR + "/ocf/agent.py")
     assert any(n.endswith(".pyc") for n in os.listdir(dest + PYDIR + "/ocf/__pycache__"))
+    assert os.access(dest + PYRA, os.X_OK)
+    assert os.path.isfile(dest + PYRA_MAN) and os.path.isfile(dest + PYRA_COMPLETION)
+    # the staged command runs on the staged library (a DESTDIR install names the final paths: point python at it)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": os.path.dirname(dest + PYDIR)}
+    where = subprocess.run([dest + PYRA, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                           timeout=30, cwd="/")
+    assert where.returncode == 0 and where.stdout.startswith(b"pyra "), where.stdout
+    with open(dest + PYRA) as handle:
+        assert 'sys.path.append("/usr/lib/python3/dist-packages")' in handle.read()
     result = make("uninstall", "DESTDIR=" + dest)
     assert result.returncode == 0, result.stdout.decode()
     leftovers = [os.path.join(d, f) for d, _, files in os.walk(dest) for f in files]
@@ -65,3 +78,33 @@ def test_ocf_tester_passes_on_the_installed_example(installed, tmp_path):
                             env={"HA_RSCTMP": str(tmp_path / "rsctmp")})
     assert rc == 0, output
     assert "passed all tests" in output
+
+
+def test_installed_pyra_runs_with_a_bare_environment(installed, tmp_path):
+    env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    version = subprocess.run(env + [PYRA, "--version"], stdout=subprocess.PIPE, timeout=30, cwd="/")
+    assert version.returncode == 0 and version.stdout.startswith(b"pyra ")
+    where = subprocess.run(env + ["/usr/bin/python3", "-c", "import pyra.cli.main as m; print(m.__file__)"],
+                           stdout=subprocess.PIPE, timeout=30, cwd="/")
+    assert where.stdout.decode().strip() == PYDIR + "/cli/main.py"
+    # every subcommand has --help, and the installed one generates a domain XML
+    helps = subprocess.run(env + [PYRA, "--help"], stdout=subprocess.PIPE, timeout=30, cwd="/").stdout.decode()
+    for sub in ("create-domxml", "domadd"):
+        assert sub in helps
+        res = subprocess.run(env + [PYRA, sub, "--help"], stdout=subprocess.PIPE, timeout=30, cwd="/")
+        assert res.returncode == 0 and res.stdout.startswith(b"usage: pyra " + sub.encode())
+    disk = tmp_path / "d.img"
+    disk.write_bytes(b"")
+    xml = subprocess.run(env + [PYRA, "create-domxml", "--name", "inst", "--cpus", "1", "--mem", "64m",
+                                "--bridge", "br0", "--disk", str(disk)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, timeout=60, cwd="/")
+    assert xml.returncode == 0 and b"<name>inst</name>" in xml.stdout, xml.stderr
+    man = subprocess.run(["man", "--warnings", "-l", PYRA_MAN], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         timeout=60, env={"PATH": "/usr/bin:/bin", "MANPAGER": "cat", "MANWIDTH": "100"})
+    if man.returncode == 0:
+        text = man.stdout.decode()
+        assert "EXIT STATUS" in text and "create-domxml" in text and "domadd" in text
+        assert man.stderr.decode().strip() == "", man.stderr
+    completion = subprocess.run(["bash", "-c", "source %s && complete -p pyra" % PYRA_COMPLETION],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert completion.returncode == 0 and b"_pyra" in completion.stdout, completion.stderr
