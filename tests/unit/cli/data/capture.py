@@ -11,8 +11,6 @@ Everything is removed again; --keep leaves the lab up.
 """
 import os
 import sys
-import time
-import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
@@ -23,6 +21,16 @@ from lab import pyralab  # noqa: E402
 from lab.rigs import libvirt_node  # noqa: E402
 from lab.rigs.guest import build  # noqa: E402
 
+WATCH = """
+import subprocess, sys, time
+end = time.monotonic() + 60
+while time.monotonic() < end:
+    mon = subprocess.run(["crm_mon", "--output-as=xml"], capture_output=True, text=True, timeout=20).stdout
+    cib = subprocess.run(["cibadmin", "-Q"], capture_output=True, text=True, timeout=20).stdout
+    if 'pending="Migrat' in mon or ('operation="migrate_to"' in cib and 'call-id="-1"' in cib):
+        sys.stdout.write(cib + "\\f" + mon)
+        break
+"""
 RESOURCES = ("vm-a", "vm-b", "grp-ex", "ex-bad", "dummy")
 
 
@@ -61,15 +69,16 @@ def main():
         src = lab.where("vm-a")[0]
         dst = next(n for n in lab.nodes if n != src)
         co.sh(lab, ["crm_resource", "--move", "-r", "vm-a", "-N", dst, "--lifetime", "PT5M"])
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            mon = co.sh(lab, ["crm_mon", "--output-as=xml"]).stdout
-            rsc = [r for r in ET.fromstring(mon).iter("resource") if r.get("id") == "vm-a"]
-            if rsc and (rsc[0].get("pending") or "").startswith("Migrat"):
-                save(lab, "migrating")
-                print("captured during", rsc[0].get("pending"))
-                break
-            time.sleep(0.05)
+        # poll inside the node (no nsenter per round): crm_mon's pending attribute, the CIB's pending migrate_to
+        res = lab.exec(lab.viewer(), ["/usr/bin/python3", "-c", WATCH], timeout=90)
+        cib, _, mon = res.stdout.partition("\f")
+        if mon:
+            for suffix, text in (("cib", cib), ("mon", mon)):
+                with open(os.path.join(HERE, f"migrating.{suffix}.xml"), "w", encoding="utf-8") as f:
+                    f.write(text)
+            print("captured the migration")
+        else:
+            print("missed the migration:", res.stderr)
         lab.settle(120)
     finally:
         co.remove(lab, "vm-a", "vm-b", "ex-bad", "dummy")
