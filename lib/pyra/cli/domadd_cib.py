@@ -168,9 +168,12 @@ def resource_agent(el):
 
 
 def conflicts(cib_root, plan, config_path):
-    """Raise Refused when the plan cannot go into this CIB: an id it would create exists (anywhere in the CIB:
-    ids are unique document-wide), or another TransientDomain already runs this XML."""
-    by_id = {el.get("id"): el for el in cib_root.iter() if el.get("id")}
+    """Raise Refused when the plan cannot go into this CIB: an id it would create exists (anywhere in the
+    configuration: ids are unique there; the status section repeats resource ids in its own elements), or
+    another TransientDomain already runs this XML."""
+    config = cib_root.find("configuration")
+    config = cib_root if config is None else config
+    by_id = {el.get("id"): el for el in config.iter() if el.get("id")}
     resources = cib_root.find("configuration/resources")
     for rsc_id in [plan.guest_id] + ([plan.group_id] if plan.group_id else []) + sorted(plan.disk_ids):
         el = by_id.get(rsc_id)

@@ -85,10 +85,10 @@ def test_lv_paths(path, lv):
     assert domadd_cib.lv_of_path(path) == lv
 
 
-def cib(resources="", extra=""):
+def cib(resources="", extra="", status=""):
     return ET.fromstring("<cib epoch='3' admin_epoch='0' num_updates='1'><configuration><crm_config/><nodes/>"
-                         "<resources>%s</resources><constraints>%s</constraints></configuration><status/></cib>"
-                         % (resources, extra))
+                         "<resources>%s</resources><constraints>%s</constraints></configuration><status>%s</status>"
+                         "</cib>" % (resources, extra, status))
 
 
 def test_refused_when_the_id_exists():
@@ -114,6 +114,16 @@ def test_refused_when_the_id_exists():
                              plan, CONFIG)
     assert domadd_cib.conflicts(cib("<primitive id='other' class='ocf' provider='pyra' type='PyraExample'/>"),
                                 plan, CONFIG) is None
+    # the status section repeats resource ids (a resource deleted a moment ago may still be there): not a conflict
+    assert domadd_cib.conflicts(cib(status="<node_state id='1'><lrm id='1'><lrm_resources><lrm_resource id='gum' "
+                                           "type='TransientDomain'/></lrm_resources></lrm></node_state>"),
+                                plan, CONFIG) is None
+    fence = "<primitive id='fence-lab' class='stonith' type='fence_pyralab'/>"
+    with pytest.raises(domadd_cib.Refused) as err:
+        domadd_cib.conflicts(cib(fence, status="<node_state id='1'><lrm id='1'><lrm_resources><lrm_resource "
+                                 "id='fence-lab'/></lrm_resources></lrm></node_state>"),
+                             plan_of(["/dev/vm/gum"], resource_id="fence-lab"), CONFIG)
+    assert err.value.code == "NOT_PYRA" and "(stonith:fence_pyralab)" in str(err.value)
 
 
 def test_bad_resource_id_is_usage():
