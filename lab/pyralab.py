@@ -828,7 +828,12 @@ def lab_loops():
     res = run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
     rows = [line.split(None, 1) for line in res.stdout.splitlines() if len(line.split(None, 1)) == 2]
     luns = {name for name, back in rows if back.strip().startswith(LAB + "/")}
-    return [(name, back.strip()) for name, back in rows if name in luns or back.strip() in luns]
+
+    def backing(back):
+        # a LUN opened in a node's namespace that is gone reads as "/loopN" (its path in the detached /dev)
+        back = back.strip()
+        return "/dev" + back if back not in luns and "/dev" + back in luns else back
+    return [(name, backing(back)) for name, back in rows if name in luns or backing(back) in luns]
 
 
 def leftovers(pids=None):

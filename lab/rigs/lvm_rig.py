@@ -171,13 +171,14 @@ def _cleanup_dirs(work, run):
         subprocess.run(["umount", mnt], capture_output=True)
         if mnt in mounts_under((mnt,)):
             subprocess.run(["umount", "-l", mnt], capture_output=True)
-    # stand-in LV devices first (over our PVs, recorded in the nodes' state), then the PV loop devices
+    # stand-in LV devices first (recorded in our nodes' state, over our PVs), then our PV loop devices
     loops_file = work / "loops"
-    pvs = [dev for dev in (loops_file.read_text().split() if loops_file.exists() else [])
-           if loop_backing(dev).startswith(str(work))]
+    pvs = {dev for dev in (loops_file.read_text().split() if loops_file.exists() else [])
+           if loop_backing(dev).startswith(str(work))}
     for state in work.glob("*/dm") if work.exists() else []:
         for dev in dmstandin.devices(state).values():
-            if loop_backing(dev) in pvs:
+            back = loop_backing(dev)  # "/loopN" once the namespace that opened the PV is gone
+            if back in pvs or "/dev" + back in pvs:
                 subprocess.run(["losetup", "-d", dev], capture_output=True)
     for dev in pvs:
         subprocess.run(["losetup", "-d", dev], capture_output=True)
