@@ -117,7 +117,8 @@ def _options(parser):
             if metavar:
                 head += " \\fI%s\\fR" % roff(metavar)
         else:
-            head = "\\fI%s\\fR" % roff(action.metavar or action.dest)
+            head = "\\fI%s\\fR" % roff(action.metavar or ("{%s}" % ",".join(action.choices) if action.choices
+                                                        else action.dest))
         text = action.help or ""
         if "%(default)" in text:
             text = text % {"default": action.default}
