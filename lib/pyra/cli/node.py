@@ -123,8 +123,6 @@ def evacuate(node, timeout, lifetime, out=None, loader=None):
             if done:
                 m.seconds = time.monotonic() - m.started
                 flying.remove(m)
-                if not progress.tty:
-                    pass
         for m in queue:
             words[m.unit] = "queued"
         progress.show(" | ".join("%s %s" % (m.unit, words.get(m.unit, "?")) for m in moves))

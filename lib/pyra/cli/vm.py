@@ -44,7 +44,8 @@ def register(subparsers):
     a.add_argument("--json", action="store_true", help="one JSON object")
     a = action("console", "the guest's serial console, interactive (escape: ^])", do_console)
     a.add_argument("--force", action="store_true", help="take the console over from another session")
-    action("reset", "hard-reset the guest (virDomainReset): it boots again", do_reset)
+    a = action("reset", "hard-reset the guest (virDomainReset): it boots again", do_reset)
+    a.add_argument("--force", action="store_true", help="reset even a guest with on_reboot=destroy (it stops)")
     action("ctrlaltdel", "send ctrl+alt+del to the guest's keyboard", do_ctrlaltdel)
     a = action("sysrq", "send alt+sysrq+KEY to the guest's keyboard", do_sysrq)
     a.add_argument("key", metavar="KEY", help="the sysrq command key (a letter or digit: h, s, u, b, c, ...)")
@@ -195,6 +196,12 @@ def do_console(args):
 
 def do_reset(args):
     def reset(hv, dom):
+        live = ET.fromstring(hv.xml(dom))
+        on_reboot = live.findtext("on_reboot") or "restart"
+        if on_reboot == "destroy" and not args.force:
+            raise CliError("%s has on_reboot=destroy: QEMU runs it with -no-reboot and a reset would stop it (the "
+                           "cluster would then recover it as a failure); --force resets anyway" % live.findtext("name"),
+                           FAILED)
         hv.call(dom.reset, 0)
         return "reset (it boots again)"
     return _on_domain(args, "reset", reset)

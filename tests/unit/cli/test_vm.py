@@ -178,3 +178,67 @@ def test_every_subcommand_has_help(capsys):
 def test_cli_error_is_one_line():
     err = CliError("a\nb", 5)
     assert err.code == 5
+
+
+def test_reset_refuses_a_guest_that_would_stop(state, dom, capsys):
+    dom._xml = "<domain><name>cap-a</name><on_reboot>destroy</on_reboot><devices/></domain>"
+    assert main.main(["vm", "vm-a", "reset"]) == 1
+    assert "on_reboot=destroy" in capsys.readouterr().err and dom.calls == []
+    assert main.main(["vm", "vm-a", "reset", "--force"]) == 0
+    assert dom.calls == [("reset", 0)]
+
+
+def _cluster(where, limit=None):
+    """A synthetic CIB + crm_mon pair: TransientDomain g1..g3 (allow-migrate) placed as ``where`` says."""
+    props = ('<cluster_property_set id="o"><nvpair id="ml" name="migration-limit" value="%s"/>'
+             '</cluster_property_set>' % limit) if limit is not None else ""
+    prims = "".join('<primitive id="%s" class="ocf" provider="pyra" type="TransientDomain">'
+                    '<meta_attributes id="%s-m"><nvpair id="%s-am" name="allow-migrate" value="true"/>'
+                    '</meta_attributes></primitive>' % (g, g, g) for g in sorted(where))
+    cib = ('<cib><configuration><crm_config>%s</crm_config><nodes/><resources>%s</resources><constraints/>'
+           '</configuration><status/></cib>' % (props, prims))
+    nodes = "".join('<node name="n%d" online="true" type="member"/>' % i for i in (1, 2, 3))
+    rscs = "".join('<resource id="%s" resource_agent="ocf:pyra:TransientDomain" role="Started" active="true">'
+                   '<node name="%s"/></resource>' % (g, n) for g, n in sorted(where.items()))
+    mon = "<pacemaker-result><nodes>%s</nodes><resources>%s</resources></pacemaker-result>" % (nodes, rscs)
+    return clusterstate.parse(cib, mon)
+
+
+def test_evacuate_respects_migration_limit(monkeypatch):
+    import io
+    from pyra.cli import clusterwait, node
+    where = {"g1": "n1", "g2": "n1", "g3": "n1"}
+    banned, in_flight_max, flying = [], [0], set()
+
+    def tool(argv, timeout=None):
+        assert argv[:2] == ["crm_resource", "--ban"]
+        banned.append(argv[3])
+        flying.add(argv[3])
+        in_flight_max[0] = max(in_flight_max[0], len(flying))
+    monkeypatch.setattr(clusterwait, "tool", tool)
+    monkeypatch.setattr(node.time, "sleep", lambda s: None)
+    rounds = [0]
+
+    def loader():
+        rounds[0] += 1
+        for g in sorted(flying):  # one round later each banned guest has arrived on n2
+            if rounds[0] % 2 == 0:
+                where[g] = "n2"
+                flying.discard(g)
+        return _cluster(where, limit=2)
+    out = io.StringIO()
+    moves = node.evacuate("n1", 60, 600, out=out, loader=loader)
+    assert banned == ["g1", "g2", "g3"] and in_flight_max[0] == 2
+    assert [(m.unit, m.source, m.target, m.error) for m in moves] == [(g, "n1", "n2", None) for g in banned]
+    text = node.table(moves)
+    assert text.splitlines()[0].split() == ["GUEST", "FROM", "TO", "SECONDS", "HOW"]
+    assert [ln.split()[:3] for ln in text.splitlines()[1:]] == [[g, "n1", "n2"] for g in banned]
+    assert "at most 2 at once" in out.getvalue()
+
+
+def test_evacuate_unknown_node_changes_nothing(monkeypatch):
+    from pyra.cli import clusterwait, node
+    monkeypatch.setattr(clusterwait, "tool", lambda argv, timeout=None: pytest.fail("CIB touched"))
+    with pytest.raises(CliError) as e:
+        node.evacuate("n9", 10, 60, loader=lambda: _cluster({"g1": "n1"}))
+    assert e.value.code == 3
