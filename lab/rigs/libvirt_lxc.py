@@ -15,10 +15,16 @@ libvirt-LXC without systemd puts each container in cgroup v1 groups of its own u
 systemd-machined, which libvirt then simply does not use.
 
 Container behaviours (``init=`` of container_xml / make_root):
-- "busybox": busybox init; SIGTERM (libvirt's shutdown) -> reboot syscall -> the container ends; rcS writes
-  /run/booted in the container root after boot (``booted(root)``);
+- "busybox": busybox init; SIGTERM (libvirt-LXC's signal shutdown) makes it run its shutdown actions, the
+  last of which is `poweroff -f`: reboot(RB_POWER_OFF) in a PID namespace ends the init as a power-off and
+  libvirt-LXC ends the domain; rcS appends to /run/booted in the container root at every boot (``booted``);
+- "rebooter": the same without the power-off: busybox init reboots on SIGTERM, and libvirt-LXC restarts the
+  container (it does not apply on_reboot=destroy), so it never goes away by itself;
 - "deaf": /bin/sh as PID 1 with no handler: a PID-namespace init ignores SIGTERM, so libvirt's graceful
   shutdown does nothing and only destroy (SIGKILL) ends it.
+
+libvirt-LXC's default shutdown (and initctl) did not signal a busybox init at all here (libvirt 9.0: no
+/dev/initctl in the container, the call returns 0, no SIGTERM is sent); the signal mode does.
 """
 from __future__ import annotations
 
