@@ -351,3 +351,5 @@ VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS = "parallel.connections"
 VIR_MIGRATE_PARAM_PERSIST_XML = "persistent_xml"
 VIR_MIGRATE_PARAM_TLS_DESTINATION = "tls.destination"
 VIR_MIGRATE_PARAM_URI = "migrate_uri"
+# keycode sets for virDomainSendKey (pyra vm ctrlaltdel / sysrq)
+VIR_KEYCODE_SET_LINUX = 0
