@@ -1,5 +1,5 @@
-"""The library's floors point one way: agents -> backends -> host -> ocf. A module may import from its own floor
-or a floor below, never from one above (lazy imports inside functions included)."""
+"""The library's floors point one way: cli -> agents -> backends -> host -> ocf. A module may import from its own
+floor or a floor below, never from one above (lazy imports inside functions included)."""
 
 import ast
 import os
@@ -7,7 +7,7 @@ import os
 import harness
 
 LIB = os.path.join(harness.REPO, "lib", "pyra")
-FLOORS = {"ocf": 0, "host": 1, "backends": 2, "agents": 3}
+FLOORS = {"ocf": 0, "host": 1, "backends": 2, "agents": 3, "cli": 4}  # cli: the operator's command, on top
 
 
 def floor_of(module):
