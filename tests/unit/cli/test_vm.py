@@ -242,3 +242,26 @@ def test_evacuate_unknown_node_changes_nothing(monkeypatch):
     with pytest.raises(CliError) as e:
         node.evacuate("n9", 10, 60, loader=lambda: _cluster({"g1": "n1"}))
     assert e.value.code == 3
+
+
+def test_info_shows_libvirt_next_to_the_cluster(state, dom, capsys, monkeypatch):
+    dom._xml = ("<domain><name>cap-a</name><uuid>3f1c1a47-54c5-4d3e-9a57-0f6d1c0d2a11</uuid><devices>"
+                "<disk type='file' device='disk'><source file='/srv/cap-a.img'/><target dev='vda'/></disk>"
+                "<interface type='bridge'><mac address='52:54:00:aa:bb:cc'/><source bridge='br0'/>"
+                "<target dev='vnet0'/></interface></devices></domain>")
+    from pyra.backends import libvirt_api as api
+    monkeypatch.setattr(Dom, "info", lambda self: [api.RUNNING, 131072, 131072, 1, 12_500_000_000], raising=False)
+    monkeypatch.setattr(Dom, "state", lambda self: [api.RUNNING, 1], raising=False)
+    monkeypatch.setattr(Dom, "ID", lambda self: 7, raising=False)
+    monkeypatch.setattr(Hv, "state", lambda self, d: tuple(d.state()), raising=False)
+    assert main.main(["vm", "vm-a", "info"]) == 0
+    out = capsys.readouterr().out
+    node = state.resources["vm-a"].nodes[0]
+    assert "cluster:  vm-a (ocf:pyra:TransientDomain) %s, target-role Started, allow-migrate" % node in out
+    assert "libvirt:  cap-a on %s (qemu+tcp://%s/system): running, id 7" % (node, node) in out
+    assert "1 vCPU, 128 MiB" in out and "12.5 s of CPU time" in out
+    assert "disk vda (disk): /srv/cap-a.img" in out and "nic 52:54:00:aa:bb:cc bridge br0 -> vnet0" in out
+    assert main.main(["vm", "vm-a", "info", "--json"]) == 0
+    import json
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["cluster"]["node"] == node and doc["libvirt"]["state"] == "running"
