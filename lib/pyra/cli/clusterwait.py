@@ -41,6 +41,38 @@ def ban(rid, node, seconds=600):
     tool(["crm_resource", "--ban", "--resource", rid, "--node", node, "--lifetime", lifetime(seconds)])
 
 
+def ban_xml(rids, node, seconds, now=None):
+    """The location constraints ``crm_resource --ban --lifetime`` writes (same ids, so ``--clear`` lifts them),
+    for several resources, wrapped in <constraints> for one ``cibadmin --create``."""
+    from xml.sax.saxutils import quoteattr
+    now = time.time() if now is None else now
+    end = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(now + max(60, int(seconds))))
+    out = []
+    for rid in rids:
+        cid = "cli-ban-%s-on-%s" % (rid, node)
+        out.append('<rsc_location id=%s rsc=%s role="Started"><rule id=%s score="-INFINITY" boolean-op="and">'
+                   '<expression id=%s attribute="#uname" operation="eq" value=%s type="string"/>'
+                   '<date_expression id=%s operation="lt" end=%s/></rule></rsc_location>' % (
+                       quoteattr(cid), quoteattr(rid), quoteattr(cid + "-rule"), quoteattr(cid + "-expr"),
+                       quoteattr(node), quoteattr(cid + "-lifetime"), quoteattr(end)))
+    return "<constraints>%s</constraints>" % "".join(out)
+
+
+def ban_many(rids, node, seconds=600):
+    """Ban several resources from node in ONE CIB change, so the cluster plans their moves in one transition
+    (a ban per resource would abort the transition while an earlier migration is half done, and Pacemaker may
+    then finish it by stop and start). Falls back to one ``crm_resource --ban`` each when the CIB refuses
+    (a ban of the same id exists already)."""
+    from pyra.host.command import run
+    if len(rids) == 1:
+        return ban(rids[0], node, seconds)
+    result = run(["cibadmin", "--create", "--scope", "constraints", "--xml-text", ban_xml(rids, node, seconds)],
+                 timeout=TOOL_TIMEOUT)
+    if not result.ok:
+        for rid in rids:
+            ban(rid, node, seconds)
+
+
 def clear(rid, node=None):
     argv = ["crm_resource", "--clear", "--resource", rid]
     if node:

@@ -3,7 +3,8 @@
 evacuate bans every pyra resource running on NODE from it (``crm_resource --ban --lifetime``: the cluster
 chooses the target, by utilization when a placement strategy says so; a group moves as a whole) and waits for
 each to run elsewhere; live when the resource has allow-migrate. No more guests are in flight at once than the
-cluster property migration-limit allows (-1, the default: all at once). Progress per guest, then a table
+cluster property migration-limit allows (-1, the default: all at once): they go in waves, each wave's bans in
+one CIB change (one transition; the next wave once the last has settled). Progress per guest, then a table
 (guest, from, to, seconds). The bans stay until their lifetime ends (``--lifetime``, default one hour) so the
 cluster does not bring the guests back; ``pyra vm NAME unmove`` lifts one.
 maintenance on = evacuate, then standby (``crm_attribute --node N --name standby --update on``; the bans are then
@@ -110,12 +111,15 @@ def evacuate(node, timeout, lifetime, out=None, loader=None):
     end = time.monotonic() + timeout
     words = {}
     while queue or flying:
-        while queue and len(flying) < limit:
-            m = queue.pop(0)
-            clusterwait.ban(m.unit, node, lifetime)
-            m.started = time.monotonic()
-            flying.append(m)
-            words[m.unit] = "moving"
+        if queue and not flying:
+            # the next wave (migration-limit guests, all when unlimited) in one CIB change: one transition,
+            # never aborted by our own next ban while a migration is half done
+            wave, queue = queue[:limit], queue[limit:]
+            clusterwait.ban_many([m.unit for m in wave], node, lifetime)
+            for m in wave:
+                m.started = time.monotonic()
+                words[m.unit] = "moving"
+            flying.extend(wave)
         state = loader()
         for m in list(flying):
             done, text = _state_of(m, state, node)

@@ -210,12 +210,15 @@ def test_evacuate_respects_migration_limit(monkeypatch):
     where = {"g1": "n1", "g2": "n1", "g3": "n1"}
     banned, in_flight_max, flying = [], [0], set()
 
-    def tool(argv, timeout=None):
-        assert argv[:2] == ["crm_resource", "--ban"]
-        banned.append(argv[3])
-        flying.add(argv[3])
+    waves = []
+
+    def ban_many(rids, node_, seconds):
+        assert node_ == "n1"
+        waves.append(list(rids))
+        banned.extend(rids)
+        flying.update(rids)
         in_flight_max[0] = max(in_flight_max[0], len(flying))
-    monkeypatch.setattr(clusterwait, "tool", tool)
+    monkeypatch.setattr(clusterwait, "ban_many", ban_many)
     monkeypatch.setattr(node.time, "sleep", lambda s: None)
     rounds = [0]
 
@@ -229,6 +232,7 @@ def test_evacuate_respects_migration_limit(monkeypatch):
     out = io.StringIO()
     moves = node.evacuate("n1", 60, 600, out=out, loader=loader)
     assert banned == ["g1", "g2", "g3"] and in_flight_max[0] == 2
+    assert waves == [["g1", "g2"], ["g3"]]                     # each wave in one CIB change
     assert [(m.unit, m.source, m.target, m.error) for m in moves] == [(g, "n1", "n2", None) for g in banned]
     text = node.table(moves)
     assert text.splitlines()[0].split() == ["GUEST", "FROM", "TO", "SECONDS", "HOW"]
@@ -265,3 +269,17 @@ def test_info_shows_libvirt_next_to_the_cluster(state, dom, capsys, monkeypatch)
     import json
     doc = json.loads(capsys.readouterr().out)
     assert doc["cluster"]["node"] == node and doc["libvirt"]["state"] == "running"
+
+
+def test_ban_xml_is_what_crm_resource_writes():
+    import xml.etree.ElementTree as ET
+    from pyra.cli import clusterwait
+    root = ET.fromstring(clusterwait.ban_xml(["vm-a", "vm-b"], "n1", 600, now=0))
+    assert root.tag == "constraints"
+    locs = root.findall("rsc_location")
+    assert [(loc.get("id"), loc.get("rsc")) for loc in locs] == [("cli-ban-vm-a-on-n1", "vm-a"),
+                                                               ("cli-ban-vm-b-on-n1", "vm-b")]
+    rule = locs[0].find("rule")
+    assert rule.get("score") == "-INFINITY"
+    assert rule.find("expression").attrib["value"] == "n1"
+    assert rule.find("date_expression").get("end") == "1970-01-01 00:10:00Z"
