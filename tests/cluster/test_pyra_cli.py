@@ -158,6 +158,12 @@ def test_console_from_a_node_not_running_the_guest(cluster, guests):
     node = other(cluster, runs_on)
     where = pyra(cluster, node, "vm", guest, "where")       # by domain name
     assert (where.returncode, where.stdout.strip()) == (0, runs_on), where.stderr
+    info = pyra(cluster, node, "vm", guest, "info", "--json")
+    assert info.returncode == 0, info.stderr
+    doc = json.loads(info.stdout)
+    assert doc["cluster"]["node"] == runs_on and doc["cluster"]["uri"] == f"qemu+tcp://{runs_on}/system"
+    assert doc["libvirt"]["state"] == "running" and doc["libvirt"]["vcpus"] == 1
+    assert doc["libvirt"]["memory_mib"] == 128 and doc["libvirt"]["name"] == guest
     master, slave = os.openpty()
     env = dict(pyralab.CLEAN_ENV, TERM="dumb")
     proc = subprocess.Popen(cluster.ns_argv(node) + PYRA + ["vm", RSC[guest], "console"], stdin=slave,
@@ -284,3 +290,25 @@ def test_evacuate_three_guests_live(cluster, guests):
     print(res.stdout)
     co.record("pyra node evacuate (3 guests, live, wall)", wall, agent="TransientDomain", kind="evacuate-3")
     co.record("3 bare migrations one by one (sum)", total, agent="TransientDomain", kind="bare-migrations-3")
+
+
+def test_maintenance_on_and_off(cluster, guests):
+    rscs = [RSC[g] for g in GUESTS]
+    busy = sorted({cluster.where(r)[0] for r in rscs})
+    target = busy[0]
+    viewer = other(cluster, target)
+    res = pyra(cluster, viewer, "node", target, "maintenance", "on", "--timeout", "300")
+    try:
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert f"{target}: in standby" in res.stdout
+        for r in rscs:
+            assert target not in cluster.where(r)
+        mon = ET.fromstring(co.sh(cluster, ["crm_mon", "--output-as=xml"], node=viewer).stdout)
+        assert [n.get("standby") for n in mon.iter("node") if n.get("name") == target][:1] == ["true"]
+        cons = co.sh(cluster, ["cibadmin", "-Q", "-o", "constraints"], node=viewer).stdout
+        assert "cli-ban-" not in cons                          # standby keeps it empty; the bans are gone
+    finally:
+        off = pyra(cluster, viewer, "node", target, "maintenance", "off")
+    assert off.returncode == 0, off.stderr
+    mon = ET.fromstring(co.sh(cluster, ["crm_mon", "--output-as=xml"], node=viewer).stdout)
+    assert [n.get("standby") for n in mon.iter("node") if n.get("name") == target][:1] == ["false"]

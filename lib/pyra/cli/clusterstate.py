@@ -105,7 +105,9 @@ class Resource:
         """Where it runs, in words: a node, 'n1→n2' while migrating, 'Stopped', 'FAILED (reason)'."""
         if self.migrating:
             src = self.migrate_source or (self.nodes[0] if self.nodes else "?")
-            return "migrating %s->%s" % (src, self.migrate_target or "?")
+            if not self.migrate_target:  # crm_mon says Migrating before the pending op names the target
+                return "migrating from %s" % src
+            return "migrating %s->%s" % (src, self.migrate_target)
         if self.failed:
             return "FAILED on %s%s" % (",".join(self.nodes) or "?", self._reason())
         if self.nodes:
