@@ -164,6 +164,13 @@ def main():
     lab.settle(120)
     crm_mon(lab)
 
+    say("The operator's view: pyra list (one cibadmin -Q and one crm_mon, every pyra resource)")
+    admin(lab, ["pyra", "list"], node=now, check=False)
+    sys.stdout.write(f"  a guest's serial console from any node (leave with ^]):\n"
+                     f"  /usr/bin/python3 {LAB} exec n1 pyra vm vm2 console\n"
+                     f"  also: pyra vm vm2 where|info|reset|ctrlaltdel|sysrq KEY, pyra vm vm2 migrate, "
+                     f"pyra node {now} evacuate\n")
+
     say("Look around")
     sys.stdout.write(
         f"  /usr/bin/python3 {LAB} exec n1 crm_mon          live cluster status (Ctrl-C to leave)\n"
