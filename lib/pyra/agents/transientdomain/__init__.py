@@ -11,6 +11,7 @@ nothing else from the backends: it does one connection, one lookup by the record
 import os
 
 from pyra.agents.base import PyraAgent
+from pyra.agents.transientdomain import environment
 from pyra.agents.transientdomain.connection import connect
 from pyra.agents.transientdomain.driver import is_lxc
 from pyra.agents.transientdomain.schema import SCHEMA
@@ -86,52 +87,15 @@ class TransientDomain(PyraAgent):
             raise ConfigError("startup_signal=on but %s has no unix virtio channel named startup_signal"
                               % os.path.basename(p.config))
         if op.action in ("start", "validate-all"):
-            self._check_schema(op, cfg.name)
+            environment.check_schema(op, cfg.name)
         if op.depth >= 10:
-            self._check_node(op, cfg)
+            environment.check_node(op, cfg)
             for script in p.monitor_scripts:
                 if not os.access(script, os.X_OK):
                     raise MissingEnvironment("monitor script %s is not executable here" % script)
             if op.action == "validate-all":
                 self._validate_hypervisor(op, cfg)
         return cfg
-
-    @staticmethod
-    def _check_node(op, cfg):
-        """Every disk source and bridge (Linux or Open vSwitch) the guest needs exists on this node; else this
-        node cannot run it (MissingEnvironment: 5 from start, so Pacemaker places it elsewhere at once)."""
-        for kind, path in cfg.disk_sources():
-            if not os.path.exists(path):
-                raise MissingEnvironment("%s %s of %s does not exist on this node" % (kind, path, cfg.name))
-        for kind, name in cfg.networks():
-            if kind in ("bridge", "ovs") and not os.path.isdir("/sys/class/net/" + name):
-                if kind == "ovs" and op.run(["ovs-vsctl", "--timeout=5", "br-exists", name], timeout=10).ok:
-                    continue
-                what = "Open vSwitch bridge" if kind == "ovs" else "bridge"
-                raise MissingEnvironment("%s %s of %s does not exist on this node" % (what, name, cfg.name))
-
-    def _check_schema(self, op, name):
-        """The XML against this node's libvirt schema, when the file (or the schema) changed since it last
-        passed here. A file libvirt refuses fails validate-all (6, with libvirt's words) and a start with 5:
-        another node's libvirt (a rolling upgrade) may accept it."""
-        from pyra.backends import libvirt_schema
-        path = op.params.config
-        stamp = libvirt_schema.stamp(path)
-        passed = op.state.sidecar("schema")
-        if stamp is not None and passed.read().get("passed") == stamp:
-            return
-        try:
-            with open(path, "rb") as handle:
-                problem = libvirt_schema.check(handle.read())
-        except (OSError, libvirt_schema.SchemaUnavailable) as err:
-            op.log.info("libvirt schema check skipped: %s", err)
-            return
-        if problem:
-            error = ConfigError if op.action == "validate-all" else MissingEnvironment
-            raise error("%s: libvirt's schema refuses it: %s" % (os.path.basename(path), problem))
-        if stamp is not None:
-            passed.write({"passed": stamp})
-        op.log.debug("%s passed libvirt's schema", name)
 
     def _validate_hypervisor(self, op, cfg):
         from pyra.backends import libvirt_api as api
@@ -191,7 +155,7 @@ class TransientDomain(PyraAgent):
             except (MissingEnvironment, ConfigError) as err:
                 op.log.warning("%s: node resources not checked: %s", name, err.reason)
             else:
-                self._check_node(op, cfg)  # a disk or bridge gone from under the guest: it cannot run here
+                environment.check_node(op, cfg)  # a disk or bridge gone from under the guest: it cannot run here
             return deep_check(op, hv, dom, name)
         return codes.SUCCESS
 
