@@ -199,6 +199,10 @@ def test_ctrlaltdel_sysrq_and_reset_reach_the_guest(cluster, guests):
     assert res.returncode == 0, res.stderr
     pyralab.wait_for(lambda: "sysrq: HELP" in read_log(guest)[len(before):], 30, 0.5,
                      what="sysrq help in the guest's console log")
+    res = pyra(cluster, node, "vm", guest, "nmi")
+    assert res.returncode == 0, res.stderr
+    pyralab.wait_for(lambda: "NMI received" in read_log(guest)[len(before):], 30, 0.5,
+                     what="the NMI in the guest's console log")
     boots = read_log(guest).count("init started")
     res = pyra(cluster, node, "vm", guest, "reset")
     assert res.returncode == 0, res.stderr
@@ -209,6 +213,39 @@ def test_ctrlaltdel_sysrq_and_reset_reach_the_guest(cluster, guests):
     assert line.startswith("ready ")
     assert read_log(guest).count("init started") == boots + 1
     assert cluster.where(RSC[guest]) == [runs_on] and len(co.qemu_of(guest)) == 1
+
+
+def test_migrate_and_unmove_with_progress_on_a_tty(cluster, guests):
+    rsc = RSC[GUESTS[0]]
+    src = cluster.where(rsc)[0]
+    dst = other(cluster, src)
+    before = len(co.ops(cluster, rsc))
+    master, slave = os.openpty()
+    proc = subprocess.Popen(cluster.ns_argv(dst) + PYRA + ["vm", rsc, "migrate", dst, "--timeout", "120"],
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=dict(pyralab.CLEAN_ENV),
+                            cwd="/", start_new_session=True)
+    os.close(slave)
+    seen = [b""]
+    try:
+        _expect(master, rb"\[ *\d+s\] " + rsc.encode() + rb": " + dst.encode() + rb"\r?\n", 150, seen)
+        assert proc.wait(timeout=30) == 0, seen[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        os.close(master)
+    assert b"\r\x1b[K" in seen[0]                           # the state line is rewritten in place on a TTY
+    assert cluster.where(rsc) == [dst]
+    seq = [(o.op, o.node) for o in co.ops(cluster, rsc)[before:] if o.op not in ("monitor", "probe")]
+    assert seq[:2] == [("migrate_to", src), ("migrate_from", dst)], seq
+    cons = co.sh(cluster, ["cibadmin", "-Q", "-o", "constraints"]).stdout
+    assert f"cli-prefer-{rsc}" in cons and "lifetime" in cons   # a move constraint with a lifetime
+    res = pyra(cluster, src, "vm", rsc, "unmove")
+    assert res.returncode == 0, res.stderr
+    assert f"cli-prefer-{rsc}" not in co.sh(cluster, ["cibadmin", "-Q", "-o", "constraints"]).stdout
+    res = pyra(cluster, src, "vm", rsc, "migrate", HOME, "--timeout", "120")   # plain lines when not a TTY
+    assert res.returncode == 0 and "\r" not in res.stdout, res.stdout + res.stderr
+    pyra(cluster, src, "vm", rsc, "unmove")
 
 
 def test_one_line_errors_and_exit_codes(cluster, guests):
