@@ -104,10 +104,11 @@ class Resource:
     def where(self):
         """Where it runs, in words: a node, 'n1→n2' while migrating, 'Stopped', 'FAILED (reason)'."""
         if self.migrating:
-            src = self.migrate_source or (self.nodes[0] if self.nodes else "?")
-            if not self.migrate_target:  # crm_mon says Migrating before the pending op names the target
-                return "migrating from %s" % src
-            return "migrating %s->%s" % (src, self.migrate_target)
+            if self.migrate_source and self.migrate_target:
+                return "migrating %s->%s" % (self.migrate_source, self.migrate_target)
+            # crm_mon says Migrating while no pending operation names both ends (between migrate_to,
+            # migrate_from and the source's stop): say where it is seen
+            return "migrating (on %s)" % (",".join(self.nodes) or "?")
         if self.failed:
             return "FAILED on %s%s" % (",".join(self.nodes) or "?", self._reason())
         if self.nodes:
@@ -250,9 +251,10 @@ class ClusterState:
                     task = op.get("operation")
                     node = op.get("on_node") or uname
                     pending = op.get("op-status") == "-1" or op.get("call-id") == "-1"
-                    if task == "migrate_to" and pending:
-                        rsc.migrate_source = op.get("migrate_source") or node
-                        rsc.migrate_target = op.get("migrate_target") or rsc.migrate_target
+                    if task in ("migrate_to", "migrate_from") and pending:
+                        rsc.migrate_source = op.get("migrate_source") or (node if task == "migrate_to" else None)
+                        rsc.migrate_target = op.get("migrate_target") or (node if task == "migrate_from"
+                                                                          else rsc.migrate_target)
                         rsc.migrate_pending = True
                     if task in ("start", "migrate_from", "stop", "migrate_to") and not pending \
                             and op.get("rc-code") == "0":
