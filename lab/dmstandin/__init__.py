@@ -73,11 +73,12 @@ def _mountinfo():
         for line in handle:
             left, _, right = line.partition(" - ")
             rfields = right.split()
-            out.append((_unescape(left.split()[4]), rfields[1] if len(rfields) > 1 else "", rfields[0]))
+            out.append((unescape(left.split()[4]), rfields[1] if len(rfields) > 1 else "", rfields[0]))
     return out
 
 
-def _unescape(field):
+def unescape(field):
+    """A mountinfo field with its octal escapes (\\040 for a blank...) decoded."""
     out, i = [], 0
     while i < len(field):
         if field[i] == "\\" and field[i + 1:i + 4].isdigit():

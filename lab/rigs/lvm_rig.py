@@ -312,16 +312,7 @@ def mark_fsck_due(dev):
     sh(["tune2fs", "-E", "force_fsck", dev])
 
 
-def unescape(field):
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
+unescape = dmstandin.unescape  # one decoder of mountinfo fields for the whole lab
 
 
 def mounts_under(prefixes):
