@@ -66,9 +66,9 @@ class Field:
             if el is not None and (el.text or "").strip():
                 try:
                     return self.convert(el)
-                except ValueError as err:
-                    if isinstance(err, DomainXMLError):
-                        raise
+                except DomainXMLError:
+                    raise
+                except ValueError:
                     return self.default
         return self.default
 

@@ -88,8 +88,7 @@ class Resource:
 
     @property
     def allow_migrate(self):
-        value = self.meta.get("allow-migrate", self.group_meta.get("allow-migrate", "false"))
-        return value.lower() in ("true", "yes", "on", "1", "y")
+        return _true(self.meta.get("allow-migrate", self.group_meta.get("allow-migrate", "false")))
 
     @property
     def active(self):
@@ -137,7 +136,8 @@ class Resource:
                 "failures": [f.as_dict() for f in self.failures], "last_node": self.last_node}
 
 
-def _nvpairs(parent, tag):
+def nvpairs(parent, tag):
+    """The name -> value pairs of the ``tag`` blocks (instance_attributes, meta_attributes...) of ``parent``."""
     out = {}
     if parent is None:
         return out
@@ -149,7 +149,12 @@ def _nvpairs(parent, tag):
 
 
 def _true(value):
-    return (value or "").lower() == "true"
+    """A Pacemaker boolean (true/yes/on/1/y, any case), by the schema's own parser; anything else is false."""
+    from pyra.ocf.params import parse_boolean
+    try:
+        return parse_boolean(value or "")
+    except ValueError:
+        return False
 
 
 class ClusterState:
@@ -167,7 +172,7 @@ class ClusterState:
         self.properties = {}
         crm_config = cib.find("configuration/crm_config")
         if crm_config is not None:
-            self.properties = _nvpairs(crm_config, "cluster_property_set")
+            self.properties = nvpairs(crm_config, "cluster_property_set")
         self.moves = {}  # resource -> node of its cli-prefer-* constraint (where crm_resource --move sends it)
         for el in cib.iterfind("configuration/constraints/rsc_location"):
             if not (el.get("id") or "").startswith("cli-prefer-") or not el.get("rsc"):
@@ -197,16 +202,16 @@ class ClusterState:
         for el in parent:
             if el.tag == "primitive":
                 rsc = Resource(el.get("id"), el.get("class"), el.get("provider"), el.get("type"),
-                               _nvpairs(el, "instance_attributes"), _nvpairs(el, "meta_attributes"),
-                               _nvpairs(el, "utilization"), group, clone)
+                               nvpairs(el, "instance_attributes"), nvpairs(el, "meta_attributes"),
+                               nvpairs(el, "utilization"), group, clone)
                 rsc.group_meta = dict(group_meta or {})
                 self.resources[rsc.id] = rsc
             elif el.tag == "group":
                 meta = dict(group_meta or {})
-                meta.update(_nvpairs(el, "meta_attributes"))
+                meta.update(nvpairs(el, "meta_attributes"))
                 self._read_resources(el, el.get("id"), clone, meta)
             elif el.tag in ("clone", "master", "bundle"):
-                self._read_resources(el, group, el.get("id"), _nvpairs(el, "meta_attributes"))
+                self._read_resources(el, group, el.get("id"), nvpairs(el, "meta_attributes"))
 
     # -- crm_mon -------------------------------------------------------------------------------------------
     def _read_mon(self, mon):

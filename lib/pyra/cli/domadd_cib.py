@@ -15,6 +15,8 @@ import os
 import re
 import xml.etree.ElementTree as ET
 
+from pyra.cli.clusterstate import nvpairs
+
 NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # an XML ID, as the CIB's schema wants
 NOT_OPERATIONS = ("meta-data", "validate-all", "reload", "reload-agent")
 MIGRATE_ACTIONS = ("migrate_to", "migrate_from")
@@ -195,12 +197,11 @@ def conflicts(cib_root, plan, config_path):
         for prim in resources.iter("primitive"):
             if prim.get("provider") != "pyra" or prim.get("type") != "TransientDomain":
                 continue
-            for nv in prim.iter("nvpair"):
-                if nv.get("name") == "config" and nv.get("value") == config_path:
-                    raise Refused("%s is already the config of resource %s" % (config_path, prim.get("id")))
+            if nvpairs(prim, "instance_attributes").get("config") == config_path:
+                raise Refused("%s is already the config of resource %s" % (config_path, prim.get("id")))
         for prim in resources.iter("primitive"):
             if prim.get("provider") == "pyra" and prim.get("type") == "LVMFilesystem":
-                params = {nv.get("name"): nv.get("value") for nv in prim.iter("nvpair")}
+                params = nvpairs(prim, "instance_attributes")
                 for disk_id, (vg, lv) in plan.disk_ids.items():
                     if params.get("vgname") == vg and params.get("lvname") == lv:
                         raise Refused("LV %s/%s (disk %s) is already managed by resource %s"

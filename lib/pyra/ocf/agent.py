@@ -148,11 +148,16 @@ class Agent:
     # What identifies the resource: ``identify(op)`` derives it from the parameters; a recorded identity
     # stands in for the parameters only when it has all of ``identity_keys`` (see Operation.identity).
     identity_keys = ()
-    # The command runner behind ``op.run`` and how errors of the floors above map to OCF conditions: a tuple
-    # of (exception class, OcfError class). Both are bound by the agents floor (pyra.agents.base), so this
-    # runtime imports nothing above it.
+    # The command runner behind ``op.run`` (a callable, or None) and, through ``error_conditions()``, how errors
+    # of the floors above map to OCF conditions. Both are bound by the agents floor (pyra.agents.base), so
+    # this runtime imports nothing above it.
     runner = None
-    error_conditions = ()
+
+    @classmethod
+    def error_conditions(cls):
+        """(exception class, OcfError class) pairs; asked only when an action raised something else than an
+        OcfError, so an agent may import the classes lazily."""
+        return ()
 
     @classmethod
     def all_actions(cls):
@@ -280,11 +285,11 @@ class Agent:
 
     @classmethod
     def _mapped_errors(cls):
-        return tuple(exc for exc, _ in cls.error_conditions)
+        return tuple(exc for exc, _ in cls.error_conditions())
 
     @classmethod
     def _as_condition(cls, err):
-        for exc, condition in cls.error_conditions:
+        for exc, condition in cls.error_conditions():
             if isinstance(err, exc):
                 return condition(getattr(err, "reason", None) or str(err))
         raise err

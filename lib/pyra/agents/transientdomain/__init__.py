@@ -11,7 +11,6 @@ nothing else from the backends: it does one connection, one lookup by the record
 import os
 
 from pyra.agents.base import PyraAgent
-from pyra.agents.transientdomain import environment
 from pyra.agents.transientdomain.connection import connect
 from pyra.agents.transientdomain.driver import is_lxc
 from pyra.agents.transientdomain.schema import SCHEMA
@@ -86,6 +85,7 @@ class TransientDomain(PyraAgent):
         if p.startup_signal == "on" and not cfg.has_startup_channel():
             raise ConfigError("startup_signal=on but %s has no unix virtio channel named startup_signal"
                               % os.path.basename(p.config))
+        from pyra.agents.transientdomain import environment
         if op.action in ("start", "validate-all"):
             environment.check_schema(op, cfg.name)
         if op.depth >= 10:
@@ -149,6 +149,7 @@ class TransientDomain(PyraAgent):
                 return op.degraded("%s was paused by an administrator" % name)
             # migration, starting up, snapshot, save: transient pauses
         if op.check_level >= 10:
+            from pyra.agents.transientdomain import environment
             from pyra.agents.transientdomain.readiness import deep_check
             try:
                 cfg = self._config(op)
