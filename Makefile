@@ -46,12 +46,15 @@ install: man
 	chmod 0755 $(DESTDIR)$(SBINDIR)/pyra
 	install -m 0644 build/man/pyra.8 $(DESTDIR)$(MAN8DIR)/pyra.8
 	install -m 0644 tools/completion/pyra $(DESTDIR)$(COMPDIR)/pyra
+	install -D -m 0644 dist/systemd/resource-agents-deps.target.d/pyra.conf $(DESTDIR)/usr/lib/systemd/system/resource-agents-deps.target.d/pyra.conf
 
 uninstall:
 	for a in $(AGENTS); do rm -f $(DESTDIR)$(OCFDIR)/$$a $(DESTDIR)$(MANDIR)/ocf_pyra_$$a.7; done
 	-rmdir $(DESTDIR)$(OCFDIR) 2>/dev/null
 	rm -rf $(DESTDIR)$(PYDIR)/pyra
 	rm -f $(DESTDIR)$(SBINDIR)/pyra $(DESTDIR)$(MAN8DIR)/pyra.8 $(DESTDIR)$(COMPDIR)/pyra
+	rm -f $(DESTDIR)/usr/lib/systemd/system/resource-agents-deps.target.d/pyra.conf
+	-rmdir $(DESTDIR)/usr/lib/systemd/system/resource-agents-deps.target.d 2>/dev/null
 
 metadata:
 	$(PY) tools/metadata.py write

@@ -1,5 +1,6 @@
 """`make install` / `make uninstall`: agents run exactly as Pacemaker runs them, with the system python; the
-operator's command /usr/sbin/pyra, its man page pyra.8 and its bash completion go and come with them."""
+operator's command /usr/sbin/pyra, its man page pyra.8, its bash completion and the systemd drop-in that orders
+Pacemaker's shutdown before libvirt's, LXC's and LVM's go and come with them."""
 
 import os
 import subprocess
@@ -15,6 +16,8 @@ PYDIR = "/usr/lib/python3/dist-packages/pyra"
 PYRA = "/usr/sbin/pyra"
 PYRA_MAN = "/usr/share/man/man8/pyra.8"
 PYRA_COMPLETION = "/usr/share/bash-completion/completions/pyra"
+DROPIN = "/usr/lib/systemd/system/resource-agents-deps.target.d/pyra.conf"
+DROPIN_SOURCE = os.path.join(REPO, "dist", "systemd", "resource-agents-deps.target.d", "pyra.conf")
 
 
 def make(*args, **kw):
@@ -34,6 +37,7 @@ def test_install_and_uninstall_into_destdir(tmp_path):
     assert any(n.endswith(".pyc") for n in os.listdir(dest + PYDIR + "/ocf/__pycache__"))
     assert os.access(dest + PYRA, os.X_OK)
     assert os.path.isfile(dest + PYRA_MAN) and os.path.isfile(dest + PYRA_COMPLETION)
+    assert same_file(dest + DROPIN, DROPIN_SOURCE)
     # the staged command runs on the staged library (a DESTDIR install names the final paths: point python at it)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": os.path.dirname(dest + PYDIR)}
     where = subprocess.run([dest + PYRA, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
@@ -45,6 +49,14 @@ def test_install_and_uninstall_into_destdir(tmp_path):
     assert result.returncode == 0, result.stdout.decode()
     leftovers = [os.path.join(d, f) for d, _, files in os.walk(dest) for f in files]
     assert leftovers == []
+    assert not os.path.exists(os.path.dirname(dest + DROPIN))
+
+
+def same_file(path, source):
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as a, open(source, "rb") as b:
+        return a.read() == b.read()
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +83,11 @@ def test_installed_agent_runs_with_a_bare_environment(installed, agent, tmp_path
     where = subprocess.run(["env", "-i", "/usr/bin/python3", "-c", "import pyra; print(pyra.__file__)"],
                            stdout=subprocess.PIPE, timeout=30, cwd="/")
     assert where.stdout.decode().strip() == PYDIR + "/__init__.py"
+
+
+def test_the_systemd_dropin_is_installed(installed):
+    assert same_file(DROPIN, DROPIN_SOURCE)
+    assert os.stat(DROPIN).st_mode & 0o777 == 0o644
 
 
 def test_ocf_tester_passes_on_the_installed_example(installed, tmp_path):
