@@ -11,7 +11,7 @@ AGENTS    := $(sort $(notdir $(wildcard agents/*)))
 PYTEST    ?= $(PY) -m pytest
 PYTEST_ARGS ?=
 
-.PHONY: all deps lint test test-unit test-faults install uninstall metadata metadata-check man bench demo demo-down clean
+.PHONY: all deps lint test test-unit test-faults install uninstall deb metadata metadata-check man bench demo demo-down clean
 
 all: metadata man
 
@@ -55,6 +55,11 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/pyra $(DESTDIR)$(MAN8DIR)/pyra.8 $(DESTDIR)$(COMPDIR)/pyra
 	rm -f $(DESTDIR)/usr/lib/systemd/system/resource-agents-deps.target.d/pyra.conf
 	-rmdir $(DESTDIR)/usr/lib/systemd/system/resource-agents-deps.target.d 2>/dev/null
+
+# The Debian package, build/deb/pyra_<version>_all.deb: `make install` into debian/pyra by debhelper, from a
+# copy of the tree in build/deb/src (tools/deb.sh); lintian errors fail it.
+deb:
+	sh tools/deb.sh
 
 metadata:
 	$(PY) tools/metadata.py write

@@ -139,7 +139,7 @@ class Agent:
     """Base class of every pyra agent. Subclasses set the class attributes and implement the actions."""
 
     name = ""
-    version = "0.1.0"
+    from pyra import __version__ as version  # pyra's one version number, lib/pyra/__init__.py
     shortdesc = ""
     longdesc = ""
     schema = None
