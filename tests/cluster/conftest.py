@@ -25,10 +25,18 @@ from lab.clusterops import TIMES, record, write_timings  # noqa: E402
 def lab():
     if os.geteuid() != 0:
         pytest.fail("the cluster rig needs root (namespaces, mounts, daemons)")
-    res = subprocess.run(["make", "-s", "-C", REPO, "install", "PY=/usr/bin/python3"], capture_output=True,
-                         text=True, timeout=300)
-    if res.returncode != 0:
-        pytest.fail(f"make install failed: {res.stderr[-2000:]}")
+    if os.environ.get("PYRA_INSTALL") == "package":  # the Debian package (`make deb`) instead of `make install`
+        from pyra import __version__
+        deb = f"{REPO}/build/deb/pyra_{__version__}_all.deb"
+        steps = [["make", "-s", "-C", REPO, "deb"], ["make", "-s", "-C", REPO, "uninstall"],
+                 ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--reinstall", deb]]
+    else:
+        steps = [["make", "-s", "-C", REPO, "install", "PY=/usr/bin/python3"]]
+    for step in steps:
+        res = subprocess.run(step, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
+                             env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        if res.returncode != 0:
+            pytest.fail(f"{' '.join(step)} failed: {(res.stdout + res.stderr)[-2000:]}")
     rig = pyralab.Lab()
     try:
         rig.up(3)
