@@ -41,6 +41,10 @@ class OcfEnv:
         """A meta attribute (``OCF_RESKEY_CRM_meta_<name>``, dashes already underscores)."""
         return self.environ.get("OCF_RESKEY_CRM_meta_" + name.replace("-", "_"), default)
 
+    def meta_flag(self, name):
+        """A boolean meta attribute as Pacemaker reads it (e.g. ``allow-migrate``): absent or not a true word is False."""
+        return (self.meta(name) or "").strip().lower() in ("1", "yes", "true", "on", "y")
+
     @property
     def timeout_ms(self):
         """The operation timeout Pacemaker will enforce, in milliseconds, or None when not given."""

@@ -37,7 +37,6 @@ def _veid_check(value):
 
 class ManageVE(PyraAgent):
     name = "ManageVE"
-    version = "1.0.0"
     shortdesc = "Manages an OpenVZ container (vzctl, OpenVZ 7) or an LXC container"
     longdesc = ("Starts, stops, monitors and migrates a container. With runtime=vzctl (the default, compatible "
                 "with ocf:heartbeat:ManageVE) the container is an OpenVZ VE identified by its numeric CTID, its "
@@ -128,7 +127,10 @@ class ManageVE(PyraAgent):
             raise MissingEnvironment("vzctl (%s) is not installed on this node" % p.vzctl)
         if p.dumpdir and p.migration == "checkpoint" and not os.path.isdir(p.dumpdir):
             raise MissingEnvironment("dumpdir %s does not exist on this node" % p.dumpdir)
-        if op.action == "validate-all" and p.migration == "checkpoint" and p.runtime == "lxc":
+        # A CRIU that cannot dump matters only where a migration is configured (allow-migrate) or attempted
+        # (migrate_to refuses then): a plain LXC resource with the default migration=checkpoint runs anywhere.
+        if (op.action == "validate-all" and p.migration == "checkpoint" and p.runtime == "lxc"
+                and op.env.meta_flag("allow-migrate")):
             why = self._runtime(op).checkpoint_supported()
             if why:
                 raise MissingEnvironment(why)
