@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 LXCPATH = Path(os.environ.get("PYRA_VE_LXCPATH", "/var/tmp/pyra-ve/lxc"))
@@ -114,6 +115,20 @@ def counter(name, lxcpath=LXCPATH):
         return int((Path(lxcpath) / name / "rootfs/tmp/counter").read_text().strip() or 0)
     except (OSError, ValueError):
         return None
+
+
+def next_counter(name, seen, timeout=60.0, lxcpath=LXCPATH):
+    """The workload counter once it differs from ``seen`` (None: once it exists), or None after ``timeout``
+    seconds. Waits on the workload itself rather than a fixed sleep, so a busy machine only makes it slower.
+    The first change after a restore tells a continued workload (seen + 1) from a restarted one (1)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = counter(name, lxcpath)
+        if value is not None and value != seen:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
 
 
 def stop(name, lxcpath=LXCPATH, node=None):
