@@ -14,8 +14,6 @@ from pyra.ocf.agent import Agent
 
 # How tools/deb.sh reads the version (sed): the line must keep this shape for the package to get it.
 VERSION_LINE = re.compile(r'^__version__ = "([0-9][0-9A-Za-z.+~]*)"$', re.M)
-# ManageVE declares a version of its own (lib/pyra/agents/manageve/__init__.py), kept as it is.
-OWN_VERSION = {"ManageVE"}
 
 
 def test_the_version_line_is_what_make_deb_reads():
@@ -36,7 +34,7 @@ def test_every_agent_metadata_shows_the_package_version(rsctmp):
         result = run_agent(agent, "meta-data", rsctmp=rsctmp)
         assert result.rc == 0, result
         shown[agent] = ET.fromstring(result.stdout).get("version")
-    wrong = {agent: v for agent, v in shown.items() if agent not in OWN_VERSION and v != pyra.__version__}
+    wrong = {agent: v for agent, v in shown.items() if v != pyra.__version__}
     assert wrong == {}
 
 
@@ -47,10 +45,12 @@ def test_pyra_version_shows_the_package_version():
     assert result.stdout.decode().strip() == "pyra %s" % pyra.__version__
 
 
-def test_pyproject_repeats_the_same_version():
-    # pyproject.toml holds a copy for setuptools; it must not drift from the one place
+def test_pyproject_reads_the_version_from_the_library():
+    # setuptools takes it from pyra.__version__: no second copy to drift
     with open(os.path.join(REPO, "pyproject.toml"), "rb") as handle:
-        assert tomllib.load(handle)["project"]["version"] == pyra.__version__
+        project = tomllib.load(handle)
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "pyra.__version__"}
 
 
 def test_debian_changelog_is_not_kept_in_the_tree():

@@ -14,7 +14,6 @@ from pyra.ocf.params import BOOLEAN, TIME, Param, Schema
 
 class PyraExample(PyraAgent):
     name = "PyraExample"
-    version = "0.1.0"
     shortdesc = "Example pyra resource (a marker file)"
     longdesc = ("A minimal resource used to demonstrate and test the pyra library: it is running when its "
                 "marker file exists in state_dir. With config set, the file must exist to start, and a probe "

@@ -31,7 +31,6 @@ POLL = 0.1
 
 class VServer(PyraAgent):
     name = "VServer"
-    version = "0.1.0"
     shortdesc = "Manages a Linux-VServer guest (util-vserver)"
     longdesc = (
         "Starts, stops and monitors a Linux-VServer guest with util-vserver's 'vserver NAME start|stop|running|"

@@ -63,7 +63,6 @@ def _rules(values):
 
 class LVMFilesystem(PyraAgent):
     name = "LVMFilesystem"
-    version = "0.1.0"
     shortdesc = "Exclusive LV of a shared VG, checked and mounted"
     longdesc = (
         "Activates a logical volume of a shared volume group exclusively on this node (system ID, tags or "

@@ -21,7 +21,6 @@ from pyra.ocf.errors import ConfigError, Failure, MissingEnvironment
 
 class TransientDomain(PyraAgent):
     name = "TransientDomain"
-    version = "0.1.0"
     shortdesc = "A libvirt guest created from an XML file (transient, never defined)"
     longdesc = (
         "Starts a libvirt guest from a domain XML file with virDomainCreateXML, so that no node ever holds a "
