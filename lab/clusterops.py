@@ -110,7 +110,12 @@ def sh(lab, argv, node=None, check=True, timeout=120):
 
 
 def crm(lab, *args, check=True, timeout=120):
-    return sh(lab, ["crm", "-w"] + list(args), check=check, timeout=timeout)
+    """A crmsh command, then wait until the cluster has settled (what `crm -w` did: crmsh 5's -w first asks
+    systemctl whether pacemaker.service is active, which fails on a node without systemd)."""
+    res = sh(lab, ["crm"] + list(args), check=check, timeout=timeout)
+    if res.returncode == 0:
+        lab.settle(timeout)
+    return res
 
 
 def wait_where(lab, rsc, pred, timeout, what=None, exclude=()):

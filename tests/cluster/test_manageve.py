@@ -63,7 +63,7 @@ def test_container_start_move_failover_and_rejoin(cluster, container):
                "op", "monitor", "interval=10s", "timeout=30s", "meta", "allow-migrate=true")
         src = co.wait_where(cluster, "ct1", lambda w: len(w) == 1, 60)[0]
         cluster.settle(60)
-        co.record("ManageVE (LXC) start (crm -w configure primitive)", t(),
+        co.record("ManageVE (LXC) start (crm configure primitive + settle)", t(),
                   agent="ManageVE (LXC)", kind="start")
         assert {n: state_on(cluster, n) for n in cluster.nodes} == {
             n: ("RUNNING" if n == src else "STOPPED") for n in cluster.nodes}

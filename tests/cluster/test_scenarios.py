@@ -74,7 +74,7 @@ def test_configure_with_crm_and_pcs_and_run(cluster):
         t = co.Timer()
         co.crm(cluster, "configure", "primitive", "s1-crm", "ocf:pyra:PyraExample", "params", "fake=crm",
                "op", "monitor", "interval=5s", "timeout=20s")
-        co.record("PyraExample start (crm -w configure primitive)", t(), agent="PyraExample", kind="start")
+        co.record("PyraExample start (crm configure primitive + settle)", t(), agent="PyraExample", kind="start")
         t = co.Timer()
         co.sh(cluster, ["pcs", "resource", "create", "s1-pcs", "ocf:pyra:PyraExample", "fake=pcs",
                         "op", "monitor", "interval=5s", "timeout=20s", "--wait=60"])

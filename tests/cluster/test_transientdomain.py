@@ -45,7 +45,7 @@ def test_guest_start_live_migration_failover_and_rejoin(cluster, guest_config):
                "meta", "allow-migrate=true")
         src = co.wait_where(cluster, "vm1", lambda w: len(w) == 1, 60)[0]
         cluster.settle(60)
-        co.record("TransientDomain start (crm -w configure primitive, guest acked)", t(),
+        co.record("TransientDomain start (crm configure primitive + settle, guest acked)", t(),
                   agent="TransientDomain", kind="start")
         assert co.guest_answers(cluster, src, GUEST, "start")
         assert len(co.qemu_of(GUEST)) == 1

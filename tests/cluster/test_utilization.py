@@ -101,9 +101,12 @@ def test_guests_placed_by_memory_and_too_big_guest_stays_stopped(cluster, config
         sim = co.sh(cluster, ["crm_simulate", "-L", "-U", "-s"]).stdout
         left = {}
         for line in sim.splitlines():
-            if line.startswith("Remaining: "):
-                fields = dict(f.split("=") for f in line.split()[3:])
-                left[line.split()[1]] = int(fields["memory"])
+            # Pacemaker 2.1: "Remaining: n1 capacity: cpu=2 memory=384"; 3.0: "  * Remaining: n1 capacity: ..."
+            words = line.split()
+            if "Remaining:" in words[:2] and "capacity:" in words:
+                at = words.index("Remaining:")
+                fields = dict(f.split("=") for f in words[words.index("capacity:") + 1:])
+                left[words[at + 1]] = int(fields["memory"])
         assert set(left) == set(CAPACITY) and max(left.values()) < BIG[1], sim
         logs = "".join(cluster.pacemaker_log(n) for n in cluster.nodes)
         assert f"Resource {BIG[0]} cannot run anywhere" in logs
