@@ -49,10 +49,19 @@ def kernel_package() -> str:
     raise BuildError("apt-cache depends linux-image-amd64: no linux-image-* dependency")
 
 
+def unzstd(data: bytes) -> bytes:
+    """Decompress the first zstd frame of ``data`` (Python before 3.14 has no zstd module: the zstd tool).
+    Trailing bytes after the frame (a bzImage's size field) make zstd complain, not lose the output."""
+    r = subprocess.run(["zstd", "-dcq"], input=data, capture_output=True, timeout=120)
+    return r.stdout
+
+
 def extract_elf(bzimage: bytes) -> bytes:
-    """Find the compressed payload inside a bzImage and return the ELF vmlinux."""
+    """Find the compressed payload inside a bzImage and return the ELF vmlinux (xz and gzip: Debian 12's
+    kernel; zstd: Debian 13's)."""
     for magic, dec in ((b"\xfd7zXZ\x00", lambda b: lzma.LZMADecompressor().decompress(b)),
-                       (b"\x1f\x8b\x08", lambda b: zlib.decompressobj(31).decompress(b))):
+                       (b"\x1f\x8b\x08", lambda b: zlib.decompressobj(31).decompress(b)),
+                       (b"\x28\xb5\x2f\xfd", unzstd)):
         off = bzimage.find(magic)
         while off >= 0:
             try:
@@ -62,7 +71,25 @@ def extract_elf(bzimage: bytes) -> bytes:
             if out[:4] == b"\x7fELF":
                 return out
             off = bzimage.find(magic, off + 1)
-    raise BuildError("no xz/gzip ELF payload found in the bzImage")
+    raise BuildError("no xz/gzip/zstd ELF payload found in the bzImage")
+
+
+def modules_dir(root: Path, kver: str) -> Path:
+    """The kernel package's module tree: lib/modules (Debian 12) or usr/lib/modules (Debian 13)."""
+    for base in ("usr/lib/modules", "lib/modules"):
+        if (root / base / kver).is_dir():
+            return root / base / kver
+    raise BuildError(f"no lib/modules/{kver} or usr/lib/modules/{kver} in the kernel package")
+
+
+def read_module(p: Path) -> bytes:
+    """A module's ELF bytes, whatever compression the kernel package used (.ko, .ko.xz, .ko.zst)."""
+    data = p.read_bytes()
+    if p.name.endswith(".xz"):
+        return lzma.decompress(data)
+    if p.name.endswith(".zst"):
+        return unzstd(data)
+    return data
 
 
 def module_depends(ko: bytes) -> list[str]:
@@ -118,7 +145,7 @@ def build(force: bool = False) -> Path:
         x = Path(w) / "x"
         _run(["dpkg-deb", "-x", debs[-1], str(x)])
         vmlinux = extract_elf((x / "boot" / f"vmlinuz-{kver}").read_bytes())
-        mods = x / "lib" / "modules" / kver / "kernel"
+        mods = modules_dir(x, kver) / "kernel"
         found = {}
         for p in mods.rglob("*.ko*"):
             found[p.name.split(".ko")[0]] = p
@@ -131,9 +158,7 @@ def build(force: bool = False) -> Path:
             p = found.get(name) or found.get(name.replace("_", "-"))
             if p is None:
                 return  # built in
-            data = p.read_bytes()
-            if p.name.endswith(".xz"):
-                data = lzma.decompress(data)
+            data = read_module(p)
             blobs[name] = data
             for dep in module_depends(data):
                 add(dep)

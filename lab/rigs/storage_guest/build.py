@@ -81,6 +81,17 @@ def kernel_package():
     raise BuildError("apt-cache depends linux-image-amd64: no linux-image-* dependency")
 
 
+def _merge_module_dirs(root):
+    """Make ``root/lib/modules`` and ``root/usr/lib/modules`` one directory (a symlink to the real one)."""
+    lib, usr = Path(root) / "lib" / "modules", Path(root) / "usr" / "lib" / "modules"
+    if usr.is_dir() and not lib.exists():
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        lib.symlink_to("../usr/lib/modules")
+    elif lib.is_dir() and not usr.exists():
+        usr.parent.mkdir(parents=True, exist_ok=True)
+        usr.symlink_to("../../lib/modules")
+
+
 def images():
     return CACHE / "vmlinuz", CACHE / "initrd.img"
 
@@ -112,6 +123,10 @@ def build(force=False):
     if not (kroot / "boot" / ("vmlinuz-" + kver)).exists():
         shutil.rmtree(kroot, ignore_errors=True)
         _run(["dpkg-deb", "-x", debs[-1], kroot])
+    # Debian 13's kernel package installs its modules under usr/lib/modules: give the tree both names, so
+    # that depmod/modprobe -b find them whichever default this release's kmod has
+    _merge_module_dirs(kroot)
+    if not (kroot / "lib" / "modules" / kver / "modules.dep").exists():
         _run(["depmod", "-b", kroot, kver])
     root = CACHE / "initrd-root"
     shutil.rmtree(root, ignore_errors=True)
@@ -126,11 +141,14 @@ def build(force=False):
             if parts and parts[0] == "insmod":
                 files.add(parts[1])
     for f in files:
-        rel = os.path.relpath(f, kroot)
+        rel = os.path.relpath(os.path.realpath(f), os.path.realpath(kroot))
+        if rel.startswith("usr/lib/modules/"):
+            rel = rel[len("usr/"):]                    # the initramfs keeps them in /lib/modules
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(f, root / rel)
     for name in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
         shutil.copy(kroot / "lib" / "modules" / kver / name, root / "lib" / "modules" / kver / name)
+    _merge_module_dirs(root)
     _run(["depmod", "-b", root, kver])
     (root / "etc" / "pyra-modules").write_text(" ".join(MODULES) + "\n")
     (root / "etc" / "pyra-kver").write_text(kver + "\n")
