@@ -11,7 +11,7 @@ AGENTS    := $(sort $(notdir $(wildcard agents/*)))
 PYTEST    ?= $(PY) -m pytest
 PYTEST_ARGS ?=
 
-.PHONY: all deps lint test test-unit test-faults install uninstall deb metadata metadata-check man bench demo demo-down clean
+.PHONY: all deps lint test test-here test-other test-debian12 test-debian13 test-unit test-faults install uninstall deb metadata metadata-check man bench demo demo-down clean
 
 all: metadata man
 
@@ -22,8 +22,22 @@ deps:
 lint:
 	pyflakes3 lib tests lab tools
 
-test: deps lint
+# The whole suite on this machine's release, then inside a root of the other supported release (Debian 12
+# <-> 13, built with debootstrap and cached: tools/platform-root.sh). Inside such a root, only the first.
+test: test-here
+	@[ -n "$${PYRA_PLATFORM_ROOT:-}" ] || $(MAKE) --no-print-directory test-other
+
+test-here: deps lint
 	$(PYTEST) tests $(PYTEST_ARGS)
+
+test-other:
+	sh tools/platform-root.sh suite "$$(sh tools/platform-root.sh other)"
+
+test-debian12:
+	sh tools/platform-root.sh suite bookworm
+
+test-debian13:
+	sh tools/platform-root.sh suite trixie
 
 test-unit:
 	$(PYTEST) tests/unit $(PYTEST_ARGS)
