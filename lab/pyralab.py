@@ -44,7 +44,7 @@ import time
 if __name__ == "__main__":  # run as a script (the CLI, _inside, _reaper): the package lab is beside this file
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lab import dmstandin  # noqa: E402
+from lab import dmstandin, nsbind  # noqa: E402
 
 PREFIX = "pyra-pcmk"
 LAB = "/var/tmp/pyra-pcmk"
@@ -407,8 +407,11 @@ class Lab:
         ns = self.netns(node)
         for kind in ("mnt", "uts"):
             open(f"{NSD}/{ns}.{kind}", "a").close()
-        run(["nsenter", f"--net=/run/netns/{ns}", "unshare", f"--mount={NSD}/{ns}.mnt", f"--uts={NSD}/{ns}.uts",
-             "--propagation", "private", sys.executable, os.path.abspath(__file__), "_inside", node])
+        argv = ["nsenter", f"--net=/run/netns/{ns}", "unshare", f"--mount={NSD}/{ns}.mnt", f"--uts={NSD}/{ns}.uts",
+                "--propagation", "private", sys.executable, os.path.abspath(__file__), "_inside", node]
+        res = nsbind.run(argv, lambda a: run(a, check=False))
+        if res.returncode != 0:
+            raise LabError(f"{' '.join(argv)} -> rc {res.returncode}: {res.stderr.strip() or res.stdout.strip()}")
         net, mnt = self.node_record(node)
         with open(f"{LAB}/fence/{node}.ns", "w", encoding="ascii") as f:
             f.write(f"net={net} mnt={mnt}\n")

@@ -160,7 +160,11 @@ def create(nsfile, state, shared=()):
     open(nsfile, "a").close()
     code = ("import sys; sys.path.insert(0, %r); from lab import dmstandin; dmstandin._inside(%r, %r)"
             % (REPO, str(state), [str(s) for s in shared]))
-    _run(["unshare", "--mount=%s" % nsfile, "--propagation", "unchanged", sys.executable, "-c", code])
+    argv = ["unshare", "--mount=%s" % nsfile, "--propagation", "unchanged", sys.executable, "-c", code]
+    from lab import nsbind
+    res = nsbind.run(argv, lambda a: _run(a, check=False))
+    if res.returncode != 0:
+        raise StandinError("%s: rc %d: %s" % (" ".join(argv), res.returncode, res.stderr.strip()))
     return enter(nsfile)
 
 

@@ -22,6 +22,8 @@ import time
 import uuid as uuidlib
 from pathlib import Path
 
+from lab import nsbind
+
 PY = "/usr/bin/python3"
 HERE = Path(__file__).resolve().parent
 REAPER = HERE / "libvirt_reaper.py"
@@ -246,28 +248,38 @@ class Node:
                 # namespace files there instead of on the host
                 argv = ["nsenter", f"--net=/run/netns/{self.netns}", "--"] + argv
         env = dict(os.environ, TD_NODE=self.name, D=str(self.dir))
-        out = open(self.dir / "libvirtd.stdout", "wb")
-        # ip netns exec, unshare and sh all exec: Popen's pid ends up being the reaper's.
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
-        out.close()
-        self.top_pid = self.proc.pid
-        (self.dir / "top.pid").write_text(f"{self.top_pid}\n")
-        end = time.monotonic() + timeout
         import libvirt
         libvirt.registerErrorHandler(lambda *_: None, None)
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RigError(f"libvirtd {self.name} died: {self.log_tail()}")
-            if self.sock.exists():
-                try:
-                    c = libvirt.open(self.uri)
-                    c.close()
-                    return self
-                except libvirt.libvirtError:
-                    pass
-            time.sleep(0.1)
-        raise RigError(f"libvirtd {self.name} not ready after {timeout}s: {self.log_tail()}")
+        # a fresh unshare may be refused by the kernel's namespace-id check: lab/nsbind.py
+        attempts = [argv] if self.has_namespaces() else list(nsbind.attempts(argv))
+        for n, attempt in enumerate(attempts):
+            if n:
+                nsbind.release(argv)
+            out = open(self.dir / "libvirtd.stdout", "wb")
+            # nsenter, taskset, unshare and sh all exec: Popen's pid ends up being the reaper's.
+            self.proc = subprocess.Popen(attempt, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         env=env, start_new_session=True)
+            out.close()
+            self.top_pid = self.proc.pid
+            (self.dir / "top.pid").write_text(f"{self.top_pid}\n")
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                if self.proc.poll() is not None:
+                    tail = self.log_tail()
+                    if nsbind.refused(tail) and n + 1 < len(attempts):
+                        break
+                    raise RigError(f"libvirtd {self.name} died: {tail}")
+                if self.sock.exists():
+                    try:
+                        c = libvirt.open(self.uri)
+                        c.close()
+                        return self
+                    except libvirt.libvirtError:
+                        pass
+                time.sleep(0.1)
+            else:
+                raise RigError(f"libvirtd {self.name} not ready after {timeout}s: {self.log_tail()}")
+        raise RigError(f"libvirtd {self.name} died: {self.log_tail()}")
 
     def libvirtd_pid(self) -> int | None:
         try:

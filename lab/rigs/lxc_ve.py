@@ -22,6 +22,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from lab import nsbind
+
 LXCPATH = Path(os.environ.get("PYRA_VE_LXCPATH", "/var/tmp/pyra-ve/lxc"))
 NSDIR = Path("/run/pyra-ve/ns")
 
@@ -167,8 +169,11 @@ class Node:
             run(["mount", "--make-private", str(NSDIR)])
         if not _is_mountpoint(self.mntns):
             self.mntns.touch()
-            run(["nsenter", f"--net={self.netns}", "unshare", f"--mount={self.mntns}", "--propagation", "private",
-                 "sh", "-c", "mkdir -p /run/lxc && mount -t tmpfs -o mode=0755,size=16m pyra-ve-run-lxc /run/lxc"])
+            argv = ["nsenter", f"--net={self.netns}", "unshare", f"--mount={self.mntns}", "--propagation", "private",
+                    "sh", "-c", "mkdir -p /run/lxc && mount -t tmpfs -o mode=0755,size=16m pyra-ve-run-lxc /run/lxc"]
+            r = nsbind.run(argv, lambda a: run(a, check=False))
+            if r.returncode != 0:
+                raise RigError(f"{' '.join(argv)} -> {r.returncode}: {r.stderr.strip()[-400:]}")
         return self
 
     def down(self):
