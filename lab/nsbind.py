@@ -68,13 +68,13 @@ def attempts(argv):
         yield pinned(argv, cpu)
 
 
-def run(argv, runner, stderr_of=lambda result: result.stderr):
+def run(argv, runner):
     """``runner(argv)`` until an attempt is not refused by the namespace-id check; the last result."""
     result = None
     for attempt in attempts(argv):
         if result is not None:
             release(argv)
         result = runner(attempt)
-        if not refused(stderr_of(result)):
+        if not refused(result.stderr):
             return result
     return result

@@ -42,8 +42,13 @@ class OcfEnv:
         return self.environ.get("OCF_RESKEY_CRM_meta_" + name.replace("-", "_"), default)
 
     def meta_flag(self, name):
-        """A boolean meta attribute as Pacemaker reads it (e.g. ``allow-migrate``): absent or not a true word is False."""
-        return (self.meta(name) or "").strip().lower() in ("1", "yes", "true", "on", "y")
+        """A boolean meta attribute (e.g. ``allow-migrate``) read by the schema's boolean parser: absent or not a
+        boolean is False."""
+        from pyra.ocf.params import parse_boolean
+        try:
+            return parse_boolean(self.meta(name) or "")
+        except ValueError:
+            return False
 
     @property
     def timeout_ms(self):
