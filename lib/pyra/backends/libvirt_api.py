@@ -13,6 +13,8 @@ handler is registered; we register a silent one and report errors ourselves.
 import _thread
 import sys
 
+from pyra.backends import libvirt_codes as _codes
+
 
 class _Annotation:
     """Stands in for every ``typing`` name while libvirt.py is imported: subscriptable, callable, inert."""
@@ -50,29 +52,15 @@ def _import_libvirt():
 libvirt = _import_libvirt()
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
-ERR_NO_DOMAIN = libvirt.VIR_ERR_NO_DOMAIN
-ERR_OPERATION_INVALID = libvirt.VIR_ERR_OPERATION_INVALID
-
 LibvirtError = libvirt.libvirtError
 
-# domain states and paused reasons (libvirt-domain.h)
-NOSTATE = libvirt.VIR_DOMAIN_NOSTATE
-RUNNING = libvirt.VIR_DOMAIN_RUNNING
-BLOCKED = libvirt.VIR_DOMAIN_BLOCKED
-PAUSED = libvirt.VIR_DOMAIN_PAUSED
-SHUTDOWN = libvirt.VIR_DOMAIN_SHUTDOWN
-SHUTOFF = libvirt.VIR_DOMAIN_SHUTOFF
-CRASHED = libvirt.VIR_DOMAIN_CRASHED
-PMSUSPENDED = libvirt.VIR_DOMAIN_PMSUSPENDED
-PAUSED_IOERROR = libvirt.VIR_DOMAIN_PAUSED_IOERROR
-PAUSED_USER = libvirt.VIR_DOMAIN_PAUSED_USER
-PAUSED_POSTCOPY_FAILED = getattr(libvirt, "VIR_DOMAIN_PAUSED_POSTCOPY_FAILED", 13)
-
-STATE_NAMES = {NOSTATE: "nostate", RUNNING: "running", BLOCKED: "blocked", PAUSED: "paused",
-               SHUTDOWN: "in shutdown", SHUTOFF: "shut off", CRASHED: "crashed", PMSUSPENDED: "pmsuspended"}
-PAUSED_REASONS = {0: "unknown", 1: "user", 2: "migration", 3: "save", 4: "dump", 5: "ioerror",
-                  6: "watchdog", 7: "from snapshot", 8: "shutting down", 9: "snapshot", 10: "crashed",
-                  11: "starting up", 12: "postcopy", 13: "postcopy failed"}
+# the numbers pyra decides on, defined once in libvirt_codes (shared with the libvirt-free monitor path)
+NOSTATE, RUNNING, BLOCKED, PAUSED = _codes.NOSTATE, _codes.RUNNING, _codes.BLOCKED, _codes.PAUSED
+SHUTDOWN, SHUTOFF, CRASHED, PMSUSPENDED = _codes.SHUTDOWN, _codes.SHUTOFF, _codes.CRASHED, _codes.PMSUSPENDED
+PAUSED_USER, PAUSED_IOERROR, PAUSED_POSTCOPY_FAILED = (_codes.PAUSED_USER, _codes.PAUSED_IOERROR,
+                                                       _codes.PAUSED_POSTCOPY_FAILED)
+ERR_NO_DOMAIN, ERR_OPERATION_INVALID = _codes.ERR_NO_DOMAIN, _codes.ERR_OPERATION_INVALID
+STATE_NAMES, PAUSED_REASONS = _codes.STATE_NAMES, _codes.PAUSED_REASONS
 
 SHUTDOWN_FLAGS = {"acpi": libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN,
                   "agent": libvirt.VIR_DOMAIN_SHUTDOWN_GUEST_AGENT,

@@ -3,7 +3,9 @@
 One private libvirtd (node td-bench, lab/rigs/libvirt_node.py) runs one real TCG guest started by pyra.
 Both agents use the same hypervisor URI (the node's unix socket) and the same domain XML. A second comparison
 puts pyra next to the floor any Python agent pays: a bare ``/usr/bin/python3`` that imports libvirt, opens the
-connection, looks the domain up and queries its state. Goals: <= 0.33x VirtualDomain, <= 1.2x the bare query.
+connection, looks the domain up and queries its state. pyra's recurring monitor does not load libvirt-python
+at all (pyra.backends.libvirt_wire speaks libvirt's RPC on the daemon's socket), so it is well under that floor.
+Goals: <= 0.25x VirtualDomain (issue 13), <= 0.5x the bare query (a guard: it was 1.2x before the wire path).
 """
 
 import contextlib
@@ -64,10 +66,10 @@ def comparisons():
         b_env = _env(node.uri, config, "bench-vd", "VirtualDomain")
         yield [
             Comparison("TransientDomain monitor (running guest)", Command([pyra, "monitor"], a_env),
-                       Command([VIRTUALDOMAIN, "monitor"], b_env), goal=0.33, label_b="VirtualDomain"),
+                       Command([VIRTUALDOMAIN, "monitor"], b_env), goal=0.25, label_b="VirtualDomain"),
             Comparison("TransientDomain monitor vs bare python3+libvirt state query",
                        Command([pyra, "monitor"], a_env),
-                       Command([PY, "-c", BARE, node.uri, dom_uuid], a_env), goal=1.2, label_b="bare query"),
+                       Command([PY, "-c", BARE, node.uri, dom_uuid], a_env), goal=0.5, label_b="bare query"),
         ]
     finally:
         run_agent("TransientDomain", "stop", {"config": config, "hypervisor": node.uri, "force_stop": "1"},

@@ -3,9 +3,10 @@
 The OCF actions; the parameters are in ``schema``, readiness (handshake, monitor_scripts) in ``readiness``,
 live migration in ``migration``, the libvirtd connection in ``connection``. libvirt calls are in
 pyra.backends.libvirt_api (bounded by the operation deadline), the XML in libvirt_xml, the startup_signal
-protocol in libvirt_channel, the emulator fallback in libvirt_proc. The recurring monitor imports libvirt and
-nothing else from the backends: it does one connection, one lookup by the recorded UUID and one state query
-(no dumpxml, no crm_resource, no XML parsing).
+protocol in libvirt_channel, the emulator fallback in libvirt_proc. The recurring monitor does not load
+libvirt-python at all: libvirt_wire asks the local daemon on its socket (one connection, one lookup by the
+recorded UUID, one state query; no dumpxml, no crm_resource, no XML parsing) and hands anything it does not
+fully understand (a remote URI, authentication, an unexpected error) back to the libvirt-python path.
 """
 
 import os
@@ -126,9 +127,21 @@ class TransientDomain(PyraAgent):
         return code
 
     def _monitor(self, op):
-        from pyra.backends import libvirt_api as api
         ident = op.identity()
         name, uuid = ident["name"], ident["uuid"]
+        if op.check_level < 10:
+            from pyra.backends import libvirt_wire as wire
+            try:
+                found = wire.domain_state(op.params.hypervisor, uuid, op.deadline.remaining() * 0.8)
+            except wire.Timeout as err:
+                return self._monitor_without_libvirtd(op, name, uuid, err)
+            except wire.Unsupported as err:
+                op.log.debug("state through libvirt-python (%s)", err)
+            else:
+                if found is None:
+                    return op.not_running("domain %s is not running" % name)
+                return self._judge_state(op, name, *found) or codes.SUCCESS
+        from pyra.backends import libvirt_api as api
         try:
             hv = connect(op, 0.8, per_call=0.8)
             dom = hv.lookup(uuid=uuid)
@@ -139,14 +152,9 @@ class TransientDomain(PyraAgent):
             return self._monitor_without_libvirtd(op, name, uuid, err)
         except api.LibvirtError as err:
             raise Failure("libvirt error on %s: %s" % (name, api.error_text(err))) from None
-        if state in (api.SHUTOFF, api.CRASHED, api.NOSTATE):
-            return op.not_running("domain %s is %s" % (name, api.STATE_NAMES.get(state, state)))
-        if state == api.PAUSED:
-            if reason in (api.PAUSED_IOERROR, api.PAUSED_POSTCOPY_FAILED):
-                return op.degraded("%s is paused: %s" % (name, api.PAUSED_REASONS.get(reason, reason)))
-            if reason == api.PAUSED_USER:
-                return op.degraded("%s was paused by an administrator" % name)
-            # migration, starting up, snapshot, save: transient pauses
+        verdict = self._judge_state(op, name, state, reason)
+        if verdict is not None:
+            return verdict
         if op.check_level >= 10:
             from pyra.agents.transientdomain import environment
             from pyra.agents.transientdomain.readiness import deep_check
@@ -158,6 +166,20 @@ class TransientDomain(PyraAgent):
                 environment.check_node(op, cfg)  # a disk or bridge gone from under the guest: it cannot run here
             return deep_check(op, hv, dom, name)
         return codes.SUCCESS
+
+    @staticmethod
+    def _judge_state(op, name, state, reason):
+        """The monitor's answer for a domain state that is not plainly running, None when it runs."""
+        from pyra.backends import libvirt_codes as lc
+        if state in (lc.SHUTOFF, lc.CRASHED, lc.NOSTATE):
+            return op.not_running("domain %s is %s" % (name, lc.STATE_NAMES.get(state, state)))
+        if state == lc.PAUSED:
+            if reason in (lc.PAUSED_IOERROR, lc.PAUSED_POSTCOPY_FAILED):
+                return op.degraded("%s is paused: %s" % (name, lc.PAUSED_REASONS.get(reason, reason)))
+            if reason == lc.PAUSED_USER:
+                return op.degraded("%s was paused by an administrator" % name)
+            # migration, starting up, snapshot, save: transient pauses
+        return None
 
     def _monitor_without_libvirtd(self, op, name, uuid, err):
         from pyra.backends.libvirt_proc import emulator_pids
