@@ -30,13 +30,13 @@ test: test-here
 test-here: deps lint
 	$(PYTEST) tests $(PYTEST_ARGS)
 
-test-other:
+test-other: deps
 	sh tools/platform-root.sh suite "$$(sh tools/platform-root.sh other)"
 
-test-debian12:
+test-debian12: deps
 	sh tools/platform-root.sh suite bookworm
 
-test-debian13:
+test-debian13: deps
 	sh tools/platform-root.sh suite trixie
 
 test-unit:

@@ -30,3 +30,19 @@ def test_usage_errors_exit_2():
         r = subprocess.run(["sh", SCRIPT] + argv, capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and "usage" in r.stderr, (argv, r)
 
+
+
+def test_the_tools_that_build_a_root_are_in_the_dependency_lists():
+    """A fresh CI machine has only what `make deps` installs: the root's builder must be in tools/deps (a fresh
+    Debian 12 machine once failed `make test` with "debootstrap: not found")."""
+    import glob
+    import re
+    listed = set()
+    for path in glob.glob(REPO + "/tools/deps/*.txt"):
+        with open(path, encoding="utf-8") as handle:
+            listed.update(w for line in handle for w in line.split("#")[0].split())
+    with open(SCRIPT, encoding="utf-8") as handle:
+        script = handle.read()
+    for tool, package in (("debootstrap", "debootstrap"), ("unshare", "util-linux"), ("chroot", None)):
+        if re.search(r"\b%s\b" % tool, script) and package:
+            assert package in listed, "%s (package %s) is not in tools/deps" % (tool, package)
