@@ -11,7 +11,7 @@ AGENTS    := $(sort $(notdir $(wildcard agents/*)))
 PYTEST    ?= $(PY) -m pytest
 PYTEST_ARGS ?=
 
-.PHONY: all deps lint test test-here test-other test-debian12 test-debian13 test-unit test-faults install uninstall deb metadata metadata-check man bench demo demo-down clean
+.PHONY: all deps lint test test-here test-other test-debian12 test-debian13 test-unit test-faults install uninstall deb metadata metadata-check man bench soak demo demo-down clean
 
 all: metadata man
 
@@ -86,6 +86,13 @@ man:
 
 bench:
 	$(PY) tests/bench/run.py $(BENCH_ARGS)
+
+# The chaos soak (lab/soak): random overlapping faults on the 3-node lab for SOAK_MINUTES (default 60), judged by
+# invariants; SOAK_SEED (one seed, or a comma-separated list sharing the minutes) replays a run.
+SOAK_MINUTES ?= 60
+SOAK_SEED ?=
+soak: deps install
+	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_SEED=$(SOAK_SEED) $(PY) lab/soak/run.py
 
 # The lab's 3-node cluster (lab/pyralab.py) running the demo story (lab/demo.py); demo-down returns once nothing
 # of the lab is left (no process, zombies included, no namespace, loop device or mount), or says what is.

@@ -23,9 +23,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 INIT = HERE / "init"
+WRITER = HERE.parent.parent / "soak" / "writer.sh"  # the soak's workload (lab/soak), run by td_writer
 CACHE = Path(os.environ.get("PYRA_TD_CACHE", "/var/cache/pyra-test/td"))
 IMAGES = CACHE / "images"
-MODULES = ("virtio_pci", "virtio_console", "button", "evdev")
+MODULES = ("virtio_pci", "virtio_console", "virtio_blk", "button", "evdev")
 BUSYBOX = "/bin/busybox"
 
 
@@ -123,7 +124,8 @@ def up_to_date() -> bool:
     need = [IMAGES / "vmlinux", IMAGES / "initrd.gz"]
     if not all(p.is_file() and p.stat().st_size > 0 for p in need):
         return False
-    return (IMAGES / "initrd.gz").stat().st_mtime >= max(INIT.stat().st_mtime, Path(__file__).stat().st_mtime)
+    return (IMAGES / "initrd.gz").stat().st_mtime >= max(INIT.stat().st_mtime, WRITER.stat().st_mtime,
+                                                          Path(__file__).stat().st_mtime)
 
 
 def build(force: bool = False) -> Path:
@@ -171,6 +173,7 @@ def build(force: bool = False) -> Path:
                    ("lib/modules", 0o40755, None),
                    ("bin/busybox", 0o100755, Path(BUSYBOX).read_bytes()),
                    ("init", 0o100755, INIT.read_bytes()),
+                   ("bin/soak-writer", 0o100755, WRITER.read_bytes()),
                    ("lib/modules/load-order", 0o100644, ("\n".join(order) + "\n").encode())]
         entries += [(f"lib/modules/{n}.ko", 0o100644, blobs[n]) for n in order]
         initrd = gzip.compress(cpio_newc(entries), 6)
