@@ -14,12 +14,13 @@ connection but did not answer in time: the daemon is hung, and asking again thro
 the rest of the operation's deadline.
 
 Uses ``_socket`` and ``_struct`` (built in) rather than ``socket``, whose import pulls in ``enum`` and
-``selectors`` (~3 ms).
+``selectors`` (~3 ms). The whole conversation, not each call, is bounded by the caller's timeout.
 """
 
 import _socket
 import _struct
 import os
+import time
 
 from pyra.backends.libvirt_codes import ERR_NO_DOMAIN
 
@@ -146,14 +147,24 @@ def nonnull_domain(name, uuid_bytes, dom_id):
 
 # -- the conversation -----------------------------------------------------------------------------------------
 class _Conversation:
-    def __init__(self, sock):
+    """Calls on one connection, all within one deadline (time.monotonic()): each wait gets what is left."""
+
+    def __init__(self, sock, deadline):
         self.sock = sock
+        self.deadline = deadline
         self.serial = 0
+
+    def _budget(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        self.sock.settimeout(left)
 
     def call(self, procedure, body=b""):
         """The reply body of ``procedure``; (error code, message) as a DaemonError when the daemon says no."""
         serial = self.serial
         self.serial += 1
+        self._budget()
         self.sock.sendall(packet(procedure, serial, body))
         while True:
             length = _U32.unpack(self._recv(4))[0]
@@ -178,6 +189,7 @@ class _Conversation:
     def _recv(self, size):
         chunks, left = [], size
         while left:
+            self._budget()
             chunk = self.sock.recv(left)
             if not chunk:
                 raise Unsupported("the daemon closed the connection")
@@ -203,6 +215,7 @@ def domain_state(uri, uuid, timeout, conf_path=CLIENT_CONF):
         raise Unsupported("not a UUID: %r" % (uuid,)) from None
     if len(uuid_bytes) != 16:
         raise Unsupported("not a UUID: %r" % (uuid,))
+    deadline = time.monotonic() + max(0.01, timeout)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(max(0.01, timeout))
@@ -212,7 +225,7 @@ def domain_state(uri, uuid, timeout, conf_path=CLIENT_CONF):
             raise Timeout("no connection to %s within %.1f s" % (socket_path, timeout)) from None
         except OSError as err:
             raise Unsupported("cannot connect to %s: %s" % (socket_path, err.strerror)) from None
-        talk = _Conversation(sock)
+        talk = _Conversation(sock, deadline)
         try:
             return _query(talk, name, uuid_bytes)
         except TimeoutError:
@@ -233,7 +246,7 @@ def _query(talk, name, uuid_bytes):
     talk.call(PROC_CONNECT_OPEN, _U32.pack(1) + xdr_string(name) + _U32.pack(0))
     state = _lookup_state(talk, uuid_bytes)
     try:
-        talk.sock.settimeout(0.2)  # a polite goodbye; the answer is already known
+        talk.deadline = min(talk.deadline, time.monotonic() + 0.2)  # a polite goodbye; the answer is known
         talk.call(PROC_CONNECT_CLOSE)
     except (OSError, Unsupported, DaemonError):
         pass

@@ -9,6 +9,7 @@ import socket
 import struct
 import tempfile
 import threading
+import time
 
 import pytest
 from hypothesis import given
@@ -312,3 +313,18 @@ def test_libvirt_codes_are_libvirts_own():
     assert {ours: getattr(lc, ours) for ours in pairs} == {ours: getattr(libvirt, theirs)
                                                           for ours, theirs in pairs.items()}
     assert wire.ERR_NO_DOMAIN == libvirt.VIR_ERR_NO_DOMAIN
+
+
+def test_the_timeout_bounds_the_whole_conversation_not_each_call(daemon):
+    """Each answer alone comes well within the timeout; all of them together cannot."""
+    def slow(reply):
+        def handler(serial, body):
+            time.sleep(0.3)
+            return reply(serial, body)
+        return handler
+    d = daemon({wire.PROC_AUTH_LIST: slow(_auth([0])),
+                wire.PROC_CONNECT_OPEN: slow(lambda s, b: _reply(1, s)),
+                wire.PROC_DOMAIN_LOOKUP_BY_UUID: slow(_found()),
+                wire.PROC_DOMAIN_GET_STATE: slow(_state(1, 1))})
+    with pytest.raises(wire.Timeout):
+        wire.domain_state(d.uri, UUID, 0.5)
