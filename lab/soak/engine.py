@@ -51,13 +51,14 @@ class Context:
     def __init__(self, soak):
         self.soak = soak
         self.lab = soak.lab
+        self.out = set()  # nodes a membership fault of this episode took out (frozen, cut off, dead)
 
     def live_nodes(self):
-        return [n for n in self.lab.nodes if self.lab.alive(n)]
+        return [n for n in self.lab.nodes if self.lab.alive(n) and n not in self.out]
 
     def where(self, rsc):
-        try:
-            found = self.lab.where(rsc, viewer=self.lab.viewer())
+        try:  # asked of a node that can answer: a frozen or cut-off one would hang or tell its own story
+            found = self.lab.where(rsc, viewer=self.lab.viewer(exclude=self.out))
         except pyralab.LabError:
             return None
         found = [n for n in found if self.lab.alive(n)]
@@ -77,6 +78,7 @@ class Context:
     def boot(self, node):
         if not self.lab.alive(node):
             self.lab.start_node(node)
+        self.out.discard(node)
 
     def set_start_timeout(self, rsc, value):
         F.set_start_timeout(self.lab, rsc, value)
@@ -184,16 +186,21 @@ class Soak:
         start = self.now()
         deadline = time.monotonic() + CONVERGE_BOUND
         last_cleanup = None
+        next_note = time.monotonic() + 30
         while True:
             if time.monotonic() > deadline:
                 raise Violation("no convergence within %.0f s of the last heal:\n%s" % (
                     CONVERGE_BOUND, self.safe(self.lab.mon)))
             self.checked_sleep(3)
+            self.reboot_fenced()
             running = self.converged()
             failures = self.safe(lambda: co.failed_actions(self.lab))
             failures = failures if isinstance(failures, list) else []
             if running and not failures:
                 break
+            if time.monotonic() > next_note:  # say what it is waiting for
+                self.event("waiting", self.resource_states())
+                next_note = time.monotonic() + 30
             # what an admin does after an incident: clean up what failed (a start that failed everywhere
             # leaves the resource banned until then), at most every 20 s, and each time on the timeline
             if failures and (last_cleanup is None or time.monotonic() - last_cleanup > 20):
@@ -202,15 +209,42 @@ class Soak:
                             for f in failures}))))
                 co.sh(self.lab, ["crm_resource", "--cleanup"], check=False)
                 last_cleanup = time.monotonic()
-        marks = {k: (s.max_acked, len(s.instances), sum(1 for _ in s.acked)) for k, s in self.streams.items()}
+        self.event("running", "every resource Started, no failed action (%.1fs)" % (self.now() - start))
+        marks = {k: s.total for k, s in self.streams.items()}
 
-        def writing():
-            return all((s.max_acked, len(s.instances), len(s.acked)) != marks[k] for k, s in self.streams.items())
-        if not self.checked_sleep(max(1.0, deadline - time.monotonic()), until=writing):
-            stalled = [k for k, s in self.streams.items() if (s.max_acked, len(s.instances), len(s.acked)) ==
-                       marks[k]]
-            raise Violation("resources run but %s acknowledge nothing new" % ", ".join(stalled))
+        def stalled():
+            return [k for k, s in self.streams.items() if s.total == marks[k]]
+        while stalled():
+            if time.monotonic() > deadline:
+                raise Violation("resources run but %s acknowledge nothing new" % ", ".join(stalled()))
+            self.checked_sleep(min(30.0, max(1.0, deadline - time.monotonic())), until=lambda: not stalled())
+            if stalled():
+                self.event("waiting", "no new acknowledgement from %s" % ", ".join(stalled()))
         return self.now() - start
+
+    def reboot_fenced(self):
+        """A fenced node reboots (the lab's fence agent only powers it off): any node that is down when no
+        fault holds it down is started again, as its power-on would."""
+        for node in self.lab.nodes:
+            if not self.lab.alive(node):
+                self.event("reboot", "%s (down after a fence)" % node)
+                self.lab.start_node(node)
+
+    def resource_states(self):
+        """One line: each soak resource's role, node(s) and pending operation, as crm_mon -X shows them."""
+        import xml.etree.ElementTree as ET
+        res = co.sh(self.lab, ["crm_mon", "-1", "-X"], check=False)
+        try:
+            root = ET.fromstring(res.stdout)
+        except ET.ParseError:
+            return "crm_mon: %s" % (res.stderr.strip() or "no XML")[:200]
+        out = []
+        for r in root.iter("resource"):
+            if r.get("id") in rig.RESOURCES:
+                nodes = ",".join(n.get("name") for n in r.iter("node")) or "-"
+                out.append("%s %s@%s%s" % (r.get("id"), r.get("role"), nodes,
+                                            " pending " + r.get("pending") if r.get("pending") else ""))
+        return "; ".join(out)
 
     def safe(self, fn):
         try:
@@ -265,6 +299,8 @@ class Soak:
                 for f in pending:
                     time.sleep(max(0.0, t0 + f.offset - time.monotonic()))
                     f.inject(ctx)
+                    if f.kind in F.MEMBERSHIP and f.node:
+                        ctx.out.add(f.node)
                     self.event("inject", f.describe() + " for %.0fs" % f.duration)
                     heals.append((time.monotonic() + f.duration, f))
                 for at, f in sorted(heals, key=lambda h: h[0]):
@@ -338,7 +374,7 @@ class Soak:
             "seed": self.seed, "minutes": self.minutes, "elapsed_s": round(self.now(), 1),
             "episodes": len(self.episodes), "faults_per_kind": table,
             "invariant_checks": self.checks, "violation": self.violation,
-            "records": {k: {"acknowledged": len(s.acked), "highest": s.max_acked, "writers": len(s.instances),
+            "records": {k: {"acknowledged": s.total, "highest": s.max_acked, "writers": len(s.instances),
                             "torn_lines": s.torn, "verified": self.verified.get(k)}
                         for k, s in self.streams.items()},
             "bounds_s": {"converge": CONVERGE_BOUND, "two_qemu_while_migrating": MIGRATION_BOUND},

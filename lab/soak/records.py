@@ -48,7 +48,8 @@ class AckStream:
         self.has_target = has_target
         self.pending = b""
         self.instances = []        # writer ids in order of announcement
-        self.acked = {}            # seq -> writer id that acknowledged it
+        self.acked = {}            # seq -> writer id that acknowledged it (a writer without target restarts at 1)
+        self.total = 0             # acknowledgements received
         self.max_acked = 0
         self.torn = 0              # lines that do not parse (a writer killed mid-line)
         self.violations = []
@@ -99,6 +100,7 @@ class AckStream:
                                        "writers at once" % (self.name, seq, writer, self.current))
                 return
             self.acked[seq] = writer
+            self.total += 1
             self.max_acked = max(self.max_acked, seq)
             return
         if line.strip():

@@ -76,10 +76,11 @@ def test_the_writer_script_under_busybox_resumes_without_overwriting(tmp_path):
     target.write_bytes(b"")
     env = {"PATH": str(bb), "SOAK_PAUSE": "0"}
     stream = records.AckStream("writer")
-    for _run in range(2):
+    for run in range(2):
         proc = subprocess.Popen([str(bb / "sh"), WRITER, str(target), str(acks)], env=env)
         try:
-            while stream.max_acked < 5 * (_run + 1):  # no time window: wait for acknowledgements, not seconds
+            # no time window: wait for this writer's announcement and five of its acknowledgements
+            while len(stream.instances) <= run or list(stream.acked.values()).count(stream.current) < 5:
                 stream.read_file(str(acks))
                 assert proc.poll() is None
                 time.sleep(0.01)
@@ -116,3 +117,8 @@ def test_every_kind_has_an_inject_and_a_fencing_policy():
         assert cls.kind == name and cls.inject is not faults.Fault.inject
         assert cls.fence in (None, "allowed", "required")
         assert (cls.fence is not None) == (name in faults.MEMBERSHIP)
+
+
+def test_a_writer_without_target_counts_every_acknowledgement_across_restarts():
+    s = _stream(f"boot {A} resume 0\nack 1 {A}\nack 2 {A}\nboot {B} resume 0\nack 1 {B}\n", has_target=False)
+    assert s.violations == [] and s.total == 3 and s.max_acked == 2
