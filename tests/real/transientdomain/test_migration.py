@@ -58,7 +58,7 @@ def test_live_migration_there_and_back(pair, guests, rsctmp1, rsctmp2):
 
 def test_migration_that_cannot_converge_is_aborted(pair, guests, rsctmp1, rsctmp2):
     n1, n2 = pair
-    g = guests.xml(cmdline="td_dirty=48")
+    g = guests.xml(cmdline="td_dirty=32")
     p = {"config": g["config"], "migration_bandwidth": "1"}
     assert guests.run(n1, "start", p, rsctmp1).rc == 0
     r = guests.run(n1, "migrate_to", p, rsctmp1, meta=META_12, timeout_ms=15000)

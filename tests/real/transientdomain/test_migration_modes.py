@@ -1,6 +1,6 @@
 """Migration modes of TransientDomain between the two libvirtd "nodes" of conftest's ``pair`` (td-n1, td-n2).
 
-- migration_postcopy="after 1s": a guest that rewrites 48 MiB continuously (td_dirty) under a 1 MiB/s bandwidth
+- migration_postcopy="after 1s": a guest that rewrites 32 MiB continuously (td_dirty) under a 1 MiB/s bandwidth
   limit cannot converge by pre-copy (test_migration.py shows that very setup aborted); with post-copy the agent
   switches after ~1 s, the migration completes and the guest answers on its channel on the target.
 - migration_mode=direct (managed direct: this agent connects to both libvirtds, no PEER2PEER flag) there and
@@ -43,7 +43,7 @@ def agent_log(tmp_path, tag):
 
 def test_postcopy_completes_a_migration_precopy_cannot(pair, guests, rsctmp1, rsctmp2, tmp_path):
     n1, n2 = pair
-    g = guests.xml(cmdline="td_dirty=48")
+    g = guests.xml(cmdline="td_dirty=32")
     p = {"config": g["config"], "migration_bandwidth": "1", "migration_postcopy": "after 1s"}
     assert guests.run(n1, "validate-all", p, rsctmp1).rc == 0
     assert guests.run(n1, "start", p, rsctmp1).rc == 0

@@ -2,7 +2,7 @@
 SIGKILLed mid-action. Real libvirtd and QEMU on the two "nodes" of conftest's ``pair`` (td-n1, td-n2).
 
 A migration that is still running when a fault hits is made with a guest that keeps rewriting 48 MiB of memory
-(td_dirty) under a 1 MiB/s bandwidth limit: it cannot finish by itself, so the fault always lands mid-transfer.
+(td_dirty, 32 MiB: 48 ran the 128 MiB guest out of memory) under a 1 MiB/s bandwidth limit: it cannot finish by itself, so the fault always lands mid-transfer.
 What must hold (tests/FAULTS.md): migrate_to ends before its deadline with 1 and a reason, the guest keeps running
 on the source, and nothing is left running on the target; an agent killed mid-start or mid-stop converges when
 Pacemaker re-runs the action, with exactly one guest and an intact state file.
@@ -104,7 +104,7 @@ def probe_is_honest(guests, node, g, p, rsctmp):
 
 
 def start_dirty_guest(guests, n1, rsctmp1):
-    g = guests.xml(cmdline="td_dirty=48")
+    g = guests.xml(cmdline="td_dirty=32")
     p = {"config": g["config"], "migration_bandwidth": "1"}
     r = guests.run(n1, "start", p, rsctmp1)
     assert r.rc == 0, r
