@@ -11,7 +11,6 @@ bug, unless a stop failed, which the engine checks separately).
 """
 import os
 import signal
-import subprocess
 import time
 
 from lab import clusterops as co
@@ -51,42 +50,57 @@ class Fault:
 
 
 # -- membership faults -----------------------------------------------------------------------------------------
-class PowerCut(Fault):
-    kind, fence, duration = "power_cut", "required", (5, 20)
+class NodeOut(Fault):
+    """A node hosting soak resources is taken out of the membership (``take_out``); the heal waits for its
+    fence (required), puts back what the fence did not take (``put_back``, before or after the fence) and
+    boots it again."""
+    fence = "required"
 
     def inject(self, ctx):
         self.node = self._choose(ctx.busy_nodes())
+        self.take_out(ctx)
+
+    def heal(self, ctx):
+        self.before_fence(ctx)
+        ctx.wait_fenced(self.node)
+        self.after_fence(ctx)
+        ctx.boot(self.node)
+
+    def take_out(self, ctx):
+        raise NotImplementedError
+
+    def before_fence(self, ctx):
+        pass
+
+    def after_fence(self, ctx):
+        pass
+
+
+class PowerCut(NodeOut):
+    kind, duration = "power_cut", (5, 20)
+
+    def take_out(self, ctx):
         ctx.lab.kill_node(self.node, quiet=True)
 
-    def heal(self, ctx):
-        ctx.wait_fenced(self.node)
-        ctx.boot(self.node)
 
+class Freeze(NodeOut):
+    kind, duration = "freeze", (6, 15)
 
-class Freeze(Fault):
-    kind, fence, duration = "freeze", "required", (6, 15)
-
-    def inject(self, ctx):
-        self.node = self._choose(ctx.busy_nodes())
+    def take_out(self, ctx):
         ctx.lab.signal_node(self.node, signal.SIGSTOP)
 
-    def heal(self, ctx):
+    def before_fence(self, ctx):
         ctx.lab.signal_node(self.node, signal.SIGCONT)  # what the fence left of it, if anything
-        ctx.wait_fenced(self.node)
-        ctx.boot(self.node)
 
 
-class Partition(Fault):
-    kind, fence, duration = "partition", "required", (8, 20)
+class Partition(NodeOut):
+    kind, duration = "partition", (8, 20)
 
-    def inject(self, ctx):
-        self.node = self._choose(ctx.busy_nodes())
+    def take_out(self, ctx):
         ctx.lab.partition(self.node)
 
-    def heal(self, ctx):
-        ctx.wait_fenced(self.node)
+    def after_fence(self, ctx):
         ctx.lab.heal(self.node)
-        ctx.boot(self.node)
 
 
 class CorosyncRestart(Fault):
@@ -169,50 +183,50 @@ class ContainerInitKill(Fault):
 
 # -- administration and tooling faults ------------------------------------------------------------------------
 class Move(Fault):
+    """``crm_resource --move`` of a group to another live node; healed by ``--clear``."""
     kind, duration = "move", (30, 60)
+    groups = tuple(rig.GROUPS)
 
     def inject(self, ctx):
-        self.note = self._choose(tuple(rig.GROUPS))
-        here = ctx.where(rig.GROUPS[self.note][-1])
+        self.group = self.note = self._choose(self.groups)
+        here = ctx.where(rig.GROUPS[self.group][-1])
         others = [n for n in ctx.live_nodes() if n != here]
         if not others:
             self.note += " (nowhere to go)"
             return
         self.node = others[int(self.pick * 7) % len(others)]
-        co.sh(ctx.lab, ["crm_resource", "--move", "-r", self.note, "-N", self.node], check=False)
+        self.before_move(ctx)
+        co.sh(ctx.lab, ["crm_resource", "--move", "-r", self.group, "-N", self.node], check=False)
+
+    def before_move(self, ctx):
+        pass
 
     def heal(self, ctx):
-        co.sh(ctx.lab, ["crm_resource", "--clear", "-r", self.note.split()[0]], check=False)
+        co.sh(ctx.lab, ["crm_resource", "--clear", "-r", self.group], check=False)
 
 
-class LvmHangOnce(Fault):
+class LvmHangOnce(Move):
     """The next lvm call on a node hangs (until the agent's deadline kills it); then a group is moved there,
     so the hung call is its LV activation."""
     kind, duration = "lvm_hang_once", (40, 70)
+    groups = ("grp-vm", "grp-ct")
 
-    def inject(self, ctx):
-        self.note = self._choose(("grp-vm", "grp-ct"))
-        here = ctx.where(rig.GROUPS[self.note][-1])
-        others = [n for n in ctx.live_nodes() if n != here]
-        if not others:
-            self.note += " (nowhere to go)"
-            return
-        self.node = others[int(self.pick * 7) % len(others)]
+    def before_move(self, ctx):
         self.flag = f"{ctx.lab.dm_state(self.node)}/hang-once"
         open(self.flag, "w").close()
-        co.sh(ctx.lab, ["crm_resource", "--move", "-r", self.note, "-N", self.node], check=False)
 
     def heal(self, ctx):
         if self.node:
             if os.path.exists(self.flag):
                 os.unlink(self.flag)
                 self.note += " (not consumed)"
-            co.sh(ctx.lab, ["crm_resource", "--clear", "-r", self.note.split()[0]], check=False)
+            super().heal(ctx)
 
 
 class ShortTimeout(Fault):
-    """vm-disk's start timeout drops to 2 s and its QEMU is killed: the restart's agent is killed by
-    pacemaker-execd mid-start (a TCG guest needs longer to answer the handshake); healed by restoring 90 s."""
+    """vm-disk's start timeout drops to 2 s and its QEMU is killed: the restart cannot finish in time (a TCG
+    guest needs longer to answer the handshake), so the agent gives up at its deadline or pacemaker-execd kills
+    it; healed by restoring 90 s."""
     kind, duration = "short_timeout", (20, 40)
 
     def inject(self, ctx):
@@ -272,6 +286,3 @@ def wait(predicate, timeout, step=0.5):
         time.sleep(step)
     return predicate()
 
-
-def run_quiet(argv, timeout=30):
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)

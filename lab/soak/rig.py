@@ -144,12 +144,9 @@ def active_lvs(lab):
 def read_target(lab, key, count):
     """Bytes of records 1..count of a writer's target, read on the node that has its LV mounted (None when
     no node has it)."""
-    path = {"vm-disk": f"{MNT_VM}/disk.img", "ct": f"{MNT_CT}/lxc/{CT}/rootfs/records"}[key]
+    mount, path = {"vm-disk": (MNT_VM, f"{MNT_VM}/disk.img"), "ct": (MNT_CT, f"{MNT_CT}/lxc/{CT}/rootfs/records")}[key]
     for node in lab.nodes:
-        if not lab.alive(node):
-            continue
-        if lab.exec(node, ["mountpoint", "-q", os.path.dirname(path) if key == "vm-disk" else MNT_CT],
-                    timeout=30).returncode != 0:
+        if not lab.alive(node) or lab.exec(node, ["mountpoint", "-q", mount], timeout=30).returncode != 0:
             continue
         res = subprocess.run(lab.ns_argv(node) + ["dd", f"if={path}", "bs=64", "skip=1", f"count={count}"],
                              capture_output=True, timeout=120, check=False)

@@ -44,6 +44,7 @@ CLIENT_CONF = "/etc/libvirt/libvirt.conf"
 
 _HEADER = _struct.Struct(">IIiiIi")  # program, version, procedure, type, serial, status
 _U32 = _struct.Struct(">I")
+_I32 = _struct.Struct(">i")
 _I32x2 = _struct.Struct(">ii")
 
 
@@ -132,7 +133,7 @@ class _Reader:
         return _U32.unpack(self.take(4))[0]
 
     def i32(self):
-        return _struct.unpack(">i", self.take(4))[0]
+        return _I32.unpack(self.take(4))[0]
 
     def string(self):
         size = self.u32()
@@ -142,7 +143,7 @@ class _Reader:
 
 def nonnull_domain(name, uuid_bytes, dom_id):
     """remote_nonnull_domain: name, 16-byte UUID, id."""
-    return xdr_string(name) + uuid_bytes + _struct.pack(">i", dom_id)
+    return xdr_string(name) + uuid_bytes + _I32.pack(dom_id)
 
 
 # -- the conversation -----------------------------------------------------------------------------------------
