@@ -443,6 +443,11 @@ class Lab:
         run(["mount", "-t", "tmpfs", "-o", "mode=1777,size=256m", f"{PREFIX}-shm-{node}", "/dev/shm"])
         run(["mount", "--bind", STORAGE, SHARED])
         run(["mount", "--bind", f"{LAB}/hosts", "/etc/hosts"])  # node names resolve (libvirt's %n URIs)
+        # As systemd leaves a host: every mount shared, so the mount namespaces made here later (libvirt's per-QEMU
+        # one is a slave copy) see an unmount of the node's. With private mounts, a guest started while an
+        # LVMFilesystem was mounted kept a copy that held the LV open after the resource's stop (the soak, seed 5).
+        # The peer groups are new ones: the node namespace was made with private propagation, the host sees none.
+        run(["mount", "--make-rshared", "/"])
 
     def _make_network(self, count):
         run(["ip", "netns", "add", BRNS])
