@@ -1,7 +1,8 @@
 """A block-device filesystem on this node: check it, mount it, probe it with direct I/O, unmount it.
 
 Mount state comes from ``pyra.host.mountinfo`` (one read, no spawn); holders of a busy mount from the
-``pyra.host.processes`` /proc walk, signalled in stages inside the operation deadline. Never `fuser -m`
+``pyra.host.processes`` /proc walk, signalled in stages inside the operation deadline; copies of the mount
+left in other mount namespaces from ``pyra.host.mountns``. Never `fuser -m`
 (without -M it selects every process on `/` when the path is not a mount point) and never `umount -l`
 (the superblock stays alive with its holders, and the LV cannot be deactivated: storage lab §1).
 """
@@ -106,6 +107,37 @@ def unmount(run, directory, deadline, mounts_reader, force="true", stages=None, 
             if left:
                 raise FsError("%s is busy: %d process(es) survived %s (e.g. pid %d)" % (
                     path, len(left), "+".join(_signame(s) for s, _ in stages), left[0]))
+
+
+def release_copies(run, device_number, deadline, force="true", stages=None, log=None):
+    """Let go of the copies of this filesystem's mounts that other mount namespaces on the node still hold
+    (``pyra.host.mountns``): each is unmounted there with a plain umount; one still in use there is freed
+    from its users like a local mount (``force``, ``stages`` as in ``unmount``), in that namespace only.
+    Raises FsError naming the namespace (one of its processes) that keeps a copy."""
+    from pyra.host import mountns, processes
+    stages = stages or ((processes.SIGTERM, 0.5), (processes.SIGKILL, 1.0))
+    for copy in mountns.copies(device_number):
+        where = copy.describe()
+        refusal = mountns.unmount(run, copy, deadline)
+        if refusal and _still_there(mountns, device_number, copy):
+            if force == "false":
+                raise FsError("still mounted by the mount namespace of %s (%s), force_unmount=false"
+                              % (where, refusal))
+            left = processes.terminate_in_stages(lambda: mountns.holders(copy), deadline.share(0.9), stages,
+                                                 log=log)
+            if left:
+                raise FsError("still mounted by the mount namespace of %s: %d process(es) there survived %s"
+                              % (where, len(left), "+".join(_signame(s) for s, _ in stages)))
+            refusal = mountns.unmount(run, copy, deadline)
+            if refusal and _still_there(mountns, device_number, copy):
+                raise FsError("still mounted by the mount namespace of %s: %s" % (where, refusal))
+        if log:  # worth a warning: while such a copy is busy, the LV cannot be deactivated
+            log.warning("released the copy of the mount held by the mount namespace of %s (a namespace made "
+                        "with private propagation while it was mounted)", where)
+
+
+def _still_there(mountns, device_number, copy):
+    return any(c.namespace == copy.namespace for c in mountns.copies(device_number))
 
 
 def _signame(signum):

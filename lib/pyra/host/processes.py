@@ -12,7 +12,8 @@ SIGKILL = 9
 SIGCONT = 18
 
 
-def _pids():
+def pids():
+    """Every PID in /proc (this process's too)."""
     for name in os.listdir("/proc"):
         if name.isdigit():
             yield int(name)
@@ -96,7 +97,7 @@ def kill_tree(pid):
 def find_by_cmdline(predicate):
     """PIDs whose argv satisfies ``predicate(argv)``."""
     found = []
-    for pid in _pids():
+    for pid in pids():
         argv = cmdline(pid)
         if argv and predicate(argv):
             found.append(pid)
@@ -107,19 +108,22 @@ def _under(path, prefix):
     return path == prefix or path.startswith(prefix + "/")
 
 
-def holders(path, exclude_self=True):
+def holders(path, exclude_self=True, namespace=None):
     """PIDs that use anything under ``path``: cwd, root, executable, open files, or memory maps.
 
-    ``path`` should be the mount point (not canonicalised through the mount itself)."""
+    ``path`` should be the mount point (not canonicalised through the mount itself). ``namespace``: only
+    processes of that mount namespace (a ``/proc/PID/ns/mnt`` link), whose links name paths as it sees them."""
     prefix = os.path.normpath(path)
     if prefix == "/":
         raise ValueError("refusing to look for holders of /")
     me = os.getpid()
     found = []
-    for pid in _pids():
+    for pid in pids():
         if exclude_self and pid == me:
             continue
         base = "/proc/%d/" % pid
+        if namespace is not None and _link(base + "ns/mnt") != namespace:
+            continue
         if _holds(base, prefix):
             found.append(pid)
     return found

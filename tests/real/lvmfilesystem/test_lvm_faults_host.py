@@ -2,6 +2,10 @@
 forever, and the agent itself SIGKILLed mid-start and mid-stop. Real ext4 on real LVM metadata on loop devices;
 only device-mapper's kernel step is the stand-in (lab/dmstandin), as in test_lvmfilesystem_host.py.
 
+A copy of the mount left in another mount namespace (one made with private propagation while the filesystem was
+mounted: `unshare -m`, or libvirt's per-QEMU namespace on a host whose / is not shared) keeps the LV open after
+the local unmount; stop lets go of it there, or names it.
+
 A hanging tool is a wrapper placed first on PATH that ignores SIGTERM and sleeps: the agent's command runner
 must cut it at the operation's deadline (SIGKILL to its process group) and the action must end in time with a
 reason naming what hung.
@@ -30,7 +34,7 @@ def rig():
         d = r.pv("d1", "300M")
         a = r.node("a", system_id="nodeA")
         a.vgcreate(VG, d)
-        for lv in ("full", "hang", "killed", "fsck"):
+        for lv in ("full", "hang", "killed", "fsck", "copy"):
             a.lvcreate(VG, lv, "32M")
             a.mkfs(VG, lv, "ext4")
         yield r
@@ -195,3 +199,77 @@ def test_agent_killed_mid_start_then_start_again(rig):
     assert agent(rig, "monitor", p, interval=10000, check_level=20).rc == 0
     assert agent(rig, "stop", p).rc == 0
     assert state_lines(rig, p) is None
+
+
+# ------------------------------------------------------------------------ a copy in another mount namespace
+def in_private_copy(rig, script):
+    """A process in a new mount namespace with private propagation made from node a's while the filesystem is
+    mounted (what `unshare -m` does; libvirt's per-QEMU namespace on a host whose / is private), running
+    ``script`` (sh) there. Returns the Popen once it is ready."""
+    n = rig.nodes["a"]
+    p = subprocess.Popen(n.ns + ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+                                 script + "; echo ready; exec sleep 3600"],
+                         stdout=subprocess.PIPE, text=True)
+    rig.pids.append(p)
+    assert p.stdout.readline().strip() == "ready"
+    return p
+
+
+def mounted_in(pid, path):
+    with open("/proc/%d/mountinfo" % pid) as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def test_unused_copy_in_a_private_namespace_is_released_and_its_owner_kept(rig):
+    """Soak seed 5 (issue 15): the LV stayed "in use" after the unmount, for as long as a guest started during
+    the mount lived, and the stop failed into a fence. The copy nothing uses is unmounted where it is; the
+    process that owns the namespace goes on."""
+    p = params(rig, "copy")
+    assert agent(rig, "start", p).rc == 0
+    holder = in_private_copy(rig, "true")
+    assert mounted_in(holder.pid, p["directory"])
+    r = agent(rig, "stop", p)
+    assert r.rc == 0, r
+    assert rig.nodes["a"].device(VG, "copy") is None
+    assert holder.poll() is None, "the namespace's owner was signalled"
+    assert not mounted_in(holder.pid, p["directory"])
+    assert "released the copy of the mount held by the mount namespace of pid" in r.stderr
+    lvm_rig.kill(holder)
+
+
+def test_busy_copy_is_named_and_its_users_signalled_only_when_allowed(rig):
+    """A copy in use in its namespace (a shell whose cwd is in it): force_unmount=false fails the stop with the
+    namespace named and nothing signalled; the default signals the users there, in stages, and stops."""
+    p = params(rig, "copy")
+    assert agent(rig, "start", p).rc == 0
+    holder = in_private_copy(rig, "trap '' TERM; cd '%s'" % p["directory"])
+    r = agent(rig, "stop", dict(p, force_unmount="false"))
+    assert r.rc == 1, r
+    assert "still mounted by the mount namespace of pid %d" % holder.pid in r.exit_reason, r
+    assert holder.poll() is None and rig.nodes["a"].device(VG, "copy") is not None
+    r = agent(rig, "stop", p)
+    assert r.rc == 0, r
+    assert holder.wait(10) == -9  # TERM ignored, KILL in the second stage
+    assert rig.nodes["a"].device(VG, "copy") is None
+
+
+def test_exit_reason_names_who_holds_the_device(rig):
+    """A process holding the active LV's device (exclusively, as a mount does) with no directory to unmount:
+    the stop fails once the deactivation retries run out, and the exit reason says which process it is."""
+    p = {"vgname": VG, "lvname": "copy"}
+    assert agent(rig, "start", p).rc == 0
+    n = rig.nodes["a"]
+    code = ("import os, sys\n"
+            "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL)\n"
+            "print('ready', flush=True)\n"
+            "os.read(0, 1)\n")
+    path = "/dev/mapper/%s-copy" % VG
+    holder = subprocess.Popen(n.ns + ["/usr/bin/python3", "-c", code, path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    rig.pids.append(holder)
+    assert holder.stdout.readline().strip() == "ready"
+    r = agent(rig, "stop", p, timeout_ms=6000)
+    assert r.rc == 1, r
+    assert "cannot deactivate %s/copy: in use by pid %d (python3)" % (VG, holder.pid) in r.exit_reason, r
+    lvm_rig.kill(holder)
+    assert agent(rig, "stop", p).rc == 0

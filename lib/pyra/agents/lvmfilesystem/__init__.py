@@ -105,7 +105,9 @@ class LVMFilesystem(PyraAgent):
               shortdesc="Signal processes that keep the mount busy",
               longdesc=("true or safe: on a busy unmount signal the processes holding the mount, found by a "
                         "/proc walk that only reads links (never fuser -m, never umount -l), in the stages of "
-                        "stop_signals. false: never signal; stop fails while the mount is busy.")),
+                        "stop_signals. false: never signal; stop fails while the mount is busy. Copies of the "
+                        "mount that other mount namespaces kept (made with private propagation while it was "
+                        "mounted) are unmounted there; their users are signalled the same way.")),
         Param("stop_signals", default="TERM:5 KILL:5", convert=parse_stop_signals, advanced=True,
               shortdesc="Signals for holders, with waits",
               longdesc=("Space separated SIGNAL:SECONDS stages sent to the processes holding a busy mount, each "
@@ -254,7 +256,14 @@ class LVMFilesystem(PyraAgent):
                                _stages(p.stop_signals, op.deadline), op.log)
                 except fs.FsError as err:
                     raise Failure(err.reason) from None
-        active = lvm_dm.active_device(vg, lv) is not None
+        dev = lvm_dm.active_device(vg, lv)
+        if directory and dev is not None:
+            try:
+                fs.release_copies(op.run, dev.rdev, op.deadline.share(0.8), p.force_unmount,
+                                  _stages(p.stop_signals, op.deadline), op.log)
+            except fs.FsError as err:
+                raise Failure("%s/%s %s" % (vg, lv, err.reason)) from None
+        active = dev is not None
         if active or op.has_record():
             lvm = self._lvm(op)
             if active:

@@ -159,4 +159,22 @@ def deactivate(op, lvm, vg, lv):
         retry(lambda: lvm.deactivate(vg, lv), op.deadline.share(0.5), in_use, delay=0.2, max_delay=1.0,
               on_retry=waiting)
     except LvmError as err:
+        who = holders(vg, lv) if in_use(err) else ""
+        if who:
+            raise Failure("cannot deactivate %s/%s: in use by %s" % (vg, lv, who)) from None
         raise Failure("deactivating %s/%s failed: %s" % (vg, lv, err.reason)) from None
+
+
+def holders(vg, lv):
+    """Who keeps the LV's device open, for the exit reason: a mount namespace holding a copy of its
+    filesystem, or a process with the device open ("" when none is found)."""
+    import os
+    from pyra.backends import lvm_dm
+    from pyra.host import mountns
+    dev = lvm_dm.active_device(vg, lv)
+    if dev is None:
+        return ""
+    found = ["the mount namespace of " + c.describe() for c in mountns.copies(dev.rdev)]
+    names = {dev.path, os.path.realpath(dev.path)}
+    found += ["pid %d (%s)" % (pid, mountns.command_name(pid)) for pid in mountns.device_openers(names)]
+    return ", ".join(found)
