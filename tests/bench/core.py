@@ -39,13 +39,23 @@ class Command:
 class Comparison:
     """One row: ``a`` (pyra) against ``b`` (the anchor), with the goal for the ratio A/B (lower is better)."""
 
-    def __init__(self, title, a, b, goal=None, label_a="pyra", label_b="anchor"):
+    def __init__(self, title, a, b, goal=None, label_a="pyra", label_b="anchor", runs=None, warmup=None):
         self.title = title
         self.a = a
         self.b = b
         self.goal = goal
         self.label_a = label_a
         self.label_b = label_b
+        self.runs = runs  # a row whose one run takes seconds sets fewer than the table's --runs
+        self.warmup = warmup
+
+
+class Note:
+    """A measured line below the table that is not an A/B timing (e.g. a peak count): ``measure()`` -> text."""
+
+    def __init__(self, title, measure):
+        self.title = title
+        self.measure = measure
 
 
 class Result:
@@ -92,7 +102,10 @@ class Result:
 
 
 def measure(comparison, runs=15, warmup=2):
-    """Run both commands ``runs`` times each, interleaved, after ``warmup`` untimed runs of each."""
+    """Run both commands ``runs`` times each, interleaved, after ``warmup`` untimed runs of each (the
+    comparison's own counts win)."""
+    runs = comparison.runs or runs
+    warmup = comparison.warmup if comparison.warmup is not None else warmup
     for _ in range(warmup):
         comparison.a.run_once()
         comparison.b.run_once()

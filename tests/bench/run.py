@@ -2,7 +2,7 @@
 """`make bench`: discover tests/bench/rows/*.py, set up each row's resources, measure, print one table.
 
 Each row module defines ``comparisons()``, a context manager yielding a list of Comparison objects (it sets
-up the resource before and tears it down after). A row whose set-up fails is reported, not hidden.
+up the resource before and tears it down after), and of Note objects (a measured line printed below the table). A row whose set-up fails is reported, not hidden.
 Options: --runs N (default 15), --only NAME (substring of the row module name).
 """
 
@@ -35,19 +35,24 @@ def main():
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--only")
     args = parser.parse_args()
-    results, failures = [], []
+    results, failures, notes = [], [], []
     for name in row_modules(args.only):
         module = importlib.import_module("bench.rows." + name)
         try:
             with module.comparisons() as comparisons:
                 for comparison in comparisons:
                     print("measuring: %s" % comparison.title, file=sys.stderr, flush=True)
-                    results.append(core.measure(comparison, runs=args.runs))
+                    if isinstance(comparison, core.Note):
+                        notes.append("%s: %s" % (comparison.title, comparison.measure()))
+                    else:
+                        results.append(core.measure(comparison, runs=args.runs))
         except Exception as err:  # a row's rig failed: say so in the table, keep the other rows
             traceback.print_exc()
             failures.append("%s: set-up failed: %s" % (name, err))
     print()
     print(core.format_table(results))
+    for note in notes:
+        print(note)
     for failure in failures:
         print("ROW FAILED: " + failure)
     return 1 if failures or any(r.error for r in results) else 0
