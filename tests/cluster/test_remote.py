@@ -1,0 +1,90 @@
+"""Issue 14, item 1: pyra on a pacemaker_remote node.
+
+The session's 3 full nodes get a remote node r1 (its own network, mount and UTS namespaces and address,
+pacemaker-remoted with the cluster's authkey, a libvirtd of its own), connected by the ocf:pacemaker:remote
+resource r1 and fenced by the lab's fence device like a full node. A TransientDomain guest is placed on r1: it
+starts there (the agent learns its node name from Pacemaker, its utilization reaches the CIB through the remote
+proxy), live-migrates to a full node and back, and when r1 loses power it is fenced and the guest comes back
+on a full node exactly once. The remote node is removed at the end, so later tests see 3 nodes.
+"""
+import os
+
+import pytest
+
+from lab import REPO
+from lab import clusterops as co
+from lab import pyralab
+
+pytestmark = [pytest.mark.root, pytest.mark.cluster, pytest.mark.netns, pytest.mark.qemu, pytest.mark.slow]
+
+AGENT = os.path.join(REPO, "agents", "TransientDomain")
+GUEST = "pyra-pcmk-gr"
+from lab.rigs import libvirt_node  # noqa: E402
+from lab.rigs.guest import build  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def remote(lab):
+    lab.enable_libvirt()
+    images = build.build()
+    path = f"{pyralab.STORAGE}/{GUEST}.xml"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(libvirt_node.guest_xml(GUEST, images, console=f"{pyralab.SHARED}/{GUEST}.console"))
+    t = co.Timer()
+    node = lab.add_remote("r1")
+    co.record("remote node r1 added (pacemaker-remoted up, connection resource started)", t())
+    yield node, f"{pyralab.SHARED}/{GUEST}.xml"
+    co.remove(lab, "vm-r", "loc-vm-r")
+    lab.remove_remote(node)
+    os.unlink(path)
+
+
+def utilization(lab, rsc, name):
+    res = co.sh(lab, ["crm_resource", "-r", rsc, "--utilization", "-g", name], check=False)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def test_guest_on_a_remote_node(cluster, remote):
+    node, config = remote
+    t = co.Timer()
+    co.crm(cluster, "configure", "primitive", "vm-r", "ocf:pyra:TransientDomain", "params", f"config={config}",
+           "op", "monitor", "interval=10s", "timeout=30s", "meta", "allow-migrate=true")
+    co.crm(cluster, "configure", "location", "loc-vm-r", "vm-r", f"100: {node}")
+    co.wait_where(cluster, "vm-r", lambda w: w == [node], 120)
+    cluster.settle(90)
+    co.record("TransientDomain start on a remote node", t(), agent="TransientDomain", kind="start-remote")
+    assert co.guest_answers(cluster, node, GUEST, "on-remote")
+    assert len(co.qemu_of(GUEST)) == 1
+    assert utilization(cluster, "vm-r", "cpu") == "1"  # written from the remote node, through its proxy
+
+    full = cluster.nodes[0]
+    t = co.Timer()
+    co.sh(cluster, ["crm_resource", "--move", "-r", "vm-r", "-N", full])
+    co.wait_where(cluster, "vm-r", lambda w: w == [full], 120)
+    cluster.settle(90)
+    co.record("TransientDomain live migration remote -> full node", t(), agent="TransientDomain",
+              kind="migrate-from-remote")
+    seq = [(o.op, o.node) for o in co.ops(cluster, "vm-r") if o.op.startswith("migrate")]
+    assert seq[-2:] == [("migrate_to", node), ("migrate_from", full)], seq
+    assert co.guest_answers(cluster, full, GUEST, "on-full")
+    co.sh(cluster, ["crm_resource", "--clear", "-r", "vm-r"])
+    co.wait_where(cluster, "vm-r", lambda w: w == [node], 120)  # back to the remote node: live, too
+    cluster.settle(90)
+    seq = [(o.op, o.node) for o in co.ops(cluster, "vm-r") if o.op.startswith("migrate")]
+    assert seq[-2:] == [("migrate_to", full), ("migrate_from", node)], seq
+    assert co.guest_answers(cluster, node, GUEST, "back")
+    assert len(co.qemu_of(GUEST)) == 1
+
+    t = co.Timer()
+    cluster.kill_node(node)
+    now = co.wait_where(cluster, "vm-r", lambda w: len(w) == 1 and w[0] != node, 180)
+    cluster.settle(120)
+    co.record("TransientDomain failover after a power cut of its remote node", t(), agent="TransientDomain",
+              kind="failover-remote")
+    assert any(f"plug={node} off done" in c for c in cluster.fence_calls()), cluster.fence_calls()
+    assert co.guest_answers(cluster, now[0], GUEST, "after-fence")
+    assert len(co.qemu_of(GUEST)) == 1
+    cluster.start_node(node)
+    cluster.settle(120)
+    assert len(co.qemu_of(GUEST)) == 1
+    assert not co.failed_actions(cluster)
