@@ -189,6 +189,14 @@ def pidfile_alive(path):
     return int(pid) if str(proc_start(int(pid))) == start else None
 
 
+def signal_pid(pid, sig):
+    """Send sig to pid; a process that is already gone (reaped since we looked) is no error."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def wait_gone(pid, timeout):
     end = time.monotonic() + timeout
     while proc_start(pid) is not None:
@@ -788,10 +796,10 @@ class Lab:
         for name, limit in daemons:
             pid = pidfile_alive(f"{d}/{name}.pid")
             if pid:
-                os.kill(pid, signal.SIGTERM)
+                signal_pid(pid, signal.SIGTERM)
                 if not wait_gone(pid, limit):
                     log(f"{node}: {name} {pid} still running after {limit}s, SIGKILL")
-                    os.kill(pid, signal.SIGKILL)
+                    signal_pid(pid, signal.SIGKILL)
         self.kill_node(node, quiet=True)
 
     def down(self, timeout=60, settle=30):
@@ -808,12 +816,12 @@ class Lab:
                 pid = pidfile_alive(f"{self.ndir(n)}/{name}.pid")
                 if pid:
                     seen[pid] = proc_start(pid)
-                    os.kill(pid, signal.SIGTERM)
+                    signal_pid(pid, signal.SIGTERM)
                     pids[n] = pid
             for n, pid in pids.items():
                 if not wait_gone(pid, limit):
                     log(f"{n}: {name} {pid} stuck after {limit}s, SIGKILL")
-                    os.kill(pid, signal.SIGKILL)
+                    signal_pid(pid, signal.SIGKILL)
         existing = run(["ip", "netns", "list"], check=False).stdout.split()
         known = set(nodes) | {n[len(PREFIX) + 1:] for n in existing
                               if n.startswith((PREFIX + "-n", PREFIX + "-r"))}
