@@ -26,6 +26,7 @@ import random
 import re
 import shutil
 import statistics
+import subprocess
 import threading
 import time
 
@@ -80,8 +81,26 @@ class Context:
             self.lab.start_node(node)
         self.out.discard(node)
 
+    def admin(self, argv, check=False, tries=6):
+        """An admin command on a node that can answer (never one this episode took out: a frozen node's tools
+        hang, a cut-off one tells its own story), tried again on failure while the cluster elects a new DC
+        or fences; the last CompletedProcess (LabError with check when every try failed)."""
+        res = None
+        for attempt in range(tries):
+            try:
+                res = co.sh(self.lab, argv, node=self.lab.viewer(exclude=self.out), check=False, timeout=30)
+            except pyralab.LabError as err:  # the viewer hung (taken out meanwhile) or none is left
+                res = subprocess.CompletedProcess(argv, 124, "", str(err))
+            if res.returncode == 0:
+                return res
+            if attempt < tries - 1:
+                time.sleep(2)
+        if check:
+            raise pyralab.LabError("%s: rc %d: %s" % (" ".join(argv), res.returncode, res.stderr.strip()[:300]))
+        return res
+
     def set_start_timeout(self, rsc, value):
-        F.set_start_timeout(self.lab, rsc, value)
+        F.set_start_timeout(self, rsc, value)
 
 
 class Soak:

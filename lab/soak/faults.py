@@ -13,7 +13,6 @@ import os
 import signal
 import time
 
-from lab import clusterops as co
 from lab import pyralab
 from lab.soak import rig
 
@@ -196,13 +195,13 @@ class Move(Fault):
             return
         self.node = others[int(self.pick * 7) % len(others)]
         self.before_move(ctx)
-        co.sh(ctx.lab, ["crm_resource", "--move", "-r", self.group, "-N", self.node], check=False)
+        ctx.admin(["crm_resource", "--move", "-r", self.group, "-N", self.node])
 
     def before_move(self, ctx):
         pass
 
     def heal(self, ctx):
-        co.sh(ctx.lab, ["crm_resource", "--clear", "-r", self.group], check=False)
+        ctx.admin(["crm_resource", "--clear", "-r", self.group])
 
 
 class LvmHangOnce(Move):
@@ -269,13 +268,11 @@ def plan(rng, kinds=None):
     return faults
 
 
-def set_start_timeout(lab, rsc, value):
-    """Change the timeout of rsc's start operation in the CIB."""
+def set_start_timeout(ctx, rsc, value):
+    """Change the timeout of rsc's start operation in the CIB (through ctx.admin: a node that can answer)."""
     op_id = f"{rsc}-start-0"
-    res = co.sh(lab, ["cibadmin", "-Q", "-o", "resources", "-A", f"//op[@id='{op_id}']"], check=False)
-    if res.returncode != 0:
-        raise pyralab.LabError(f"no op {op_id} in the CIB: {res.stderr.strip()}")
-    co.sh(lab, ["cibadmin", "-M", "-o", "resources", "-X", f'<op id="{op_id}" timeout="{value}"/>'])
+    ctx.admin(["cibadmin", "-Q", "-o", "resources", "-A", f"//op[@id='{op_id}']"], check=True)
+    ctx.admin(["cibadmin", "-M", "-o", "resources", "-X", f'<op id="{op_id}" timeout="{value}"/>'], check=True)
 
 
 def wait(predicate, timeout, step=0.5):

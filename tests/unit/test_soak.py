@@ -122,3 +122,41 @@ def test_every_kind_has_an_inject_and_a_fencing_policy():
 def test_a_writer_without_target_counts_every_acknowledgement_across_restarts():
     s = _stream(f"boot {A} resume 0\nack 1 {A}\nack 2 {A}\nboot {B} resume 0\nack 1 {B}\n", has_target=False)
     assert s.violations == [] and s.total == 3 and s.max_acked == 2
+
+
+class _FakeLab:
+    """Three nodes; ``answers`` is the return codes of successive exec calls (then 0)."""
+    nodes = ["n1", "n2", "n3"]
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.asked = []
+
+    def viewer(self, exclude=()):
+        return next(n for n in self.nodes if n not in exclude)
+
+    def exec(self, node, argv, check=False, timeout=120):
+        self.asked.append(node)
+        rc = self.answers.pop(0) if self.answers else 0
+        return subprocess.CompletedProcess(argv, rc, "", "no DC yet" if rc else "")
+
+
+def _context(lab, out=()):
+    from lab.soak import engine
+    ctx = engine.Context.__new__(engine.Context)
+    ctx.lab, ctx.out = lab, set(out)
+    return ctx
+
+
+def test_admin_commands_avoid_nodes_taken_out_and_retry_while_the_cluster_recovers(monkeypatch):
+    """CI, seed 1501: a short_timeout fault changed the CIB right after a freeze of n1, asked n1 (frozen) and
+    died. Admin commands go to a node still in, and are tried again while a new DC is elected."""
+    from lab.soak import engine
+    monkeypatch.setattr(engine.time, "sleep", lambda s: None)
+    lab = _FakeLab([1, 1])
+    assert _context(lab, out={"n1"}).admin(["cibadmin", "-Q"]).returncode == 0
+    assert lab.asked == ["n2", "n2", "n2"]
+    lab = _FakeLab([1] * 10)
+    with pytest.raises(Exception, match="no DC yet"):
+        _context(lab, out={"n1", "n2"}).admin(["cibadmin", "-M"], check=True, tries=3)
+    assert lab.asked == ["n3"] * 3
