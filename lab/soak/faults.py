@@ -10,6 +10,7 @@ fence it before recovering what it ran), "allowed" (it may or may not be fenced)
 bug, unless a stop failed, which the engine checks separately).
 """
 import os
+import re
 import signal
 import time
 
@@ -269,10 +270,15 @@ def plan(rng, kinds=None):
 
 
 def set_start_timeout(ctx, rsc, value):
-    """Change the timeout of rsc's start operation in the CIB (through ctx.admin: a node that can answer)."""
-    op_id = f"{rsc}-start-0"
-    ctx.admin(["cibadmin", "-Q", "-o", "resources", "-A", f"//op[@id='{op_id}']"], check=True)
-    ctx.admin(["cibadmin", "-M", "-o", "resources", "-X", f'<op id="{op_id}" timeout="{value}"/>'], check=True)
+    """Change the timeout of rsc's start operation in the CIB (through ctx.admin: a node that can answer).
+    The op is found by its name, not by an id: crmsh 4 names it RSC-start-0, crmsh 5 RSC-start-0s."""
+    res = ctx.admin(["cibadmin", "-Q", "-o", "resources", "-A",
+                     f"//primitive[@id='{rsc}']/operations/op[@name='start']"], check=True)
+    found = re.search(r'<op\b[^>]*\bid="([^"]+)"', res.stdout)
+    if not found:
+        raise pyralab.LabError(f"{rsc} has no start op in the CIB: {res.stdout.strip()[:200]}")
+    ctx.admin(["cibadmin", "-M", "-o", "resources", "-X", f'<op id="{found.group(1)}" timeout="{value}"/>'],
+              check=True)
 
 
 def wait(predicate, timeout, step=0.5):

@@ -12,6 +12,20 @@ import statistics
 import time
 
 
+def spawn(argv, env):
+    """fork + exec ``argv`` (a full path: no PATH search) with stdio on /dev/null; returns the child's PID."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    return pid
+
+
 class Command:
     def __init__(self, argv, env=None, expect=(0,)):
         self.argv = list(argv)
@@ -21,15 +35,7 @@ class Command:
     def run_once(self):
         """(wall seconds, cpu seconds, exit code) of one run."""
         started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                devnull = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(devnull, fd)
-                os.execve(self.argv[0], self.argv, self.env)
-            finally:
-                os._exit(127)
+        pid = spawn(self.argv, self.env)
         _, status, usage = os.wait4(pid, 0)
         wall = time.monotonic() - started
         code = os.waitstatus_to_exitcode(status)

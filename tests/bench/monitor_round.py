@@ -12,18 +12,11 @@ import json
 import os
 import sys
 
+import core  # tests/bench/core.py, beside this script
+
 
 def spawn(agent, env):
-    pid = os.fork()
-    if pid == 0:
-        try:
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            os.execve(agent, [agent, "monitor"], env)
-        finally:
-            os._exit(127)
-    return pid
+    return core.spawn([agent, "monitor"], env)
 
 
 def main(mode, agent, envfile):

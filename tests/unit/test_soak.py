@@ -160,3 +160,18 @@ def test_admin_commands_avoid_nodes_taken_out_and_retry_while_the_cluster_recove
     with pytest.raises(Exception, match="no DC yet"):
         _context(lab, out={"n1", "n2"}).admin(["cibadmin", "-M"], check=True, tries=3)
     assert lab.asked == ["n3"] * 3
+
+
+@pytest.mark.parametrize("op_id", ["vm-disk-start-0", "vm-disk-start-0s"])  # crmsh 4, crmsh 5
+def test_start_timeout_is_changed_on_the_op_crmsh_named(op_id):
+    """CI, Debian 13: the op was looked up as vm-disk-start-0, crmsh 5 had named it vm-disk-start-0s."""
+    calls = []
+
+    class Ctx:
+        def admin(self, argv, check=False):
+            calls.append(argv)
+            out = f'<op name="start" timeout="90s" interval="0s" id="{op_id}"/>' if "-Q" in argv else ""
+            return subprocess.CompletedProcess(argv, 0, out, "")
+    faults.set_start_timeout(Ctx(), "vm-disk", "2s")
+    assert "//primitive[@id='vm-disk']/operations/op[@name='start']" in calls[0]
+    assert calls[1][-1] == f'<op id="{op_id}" timeout="2s"/>'
