@@ -674,6 +674,8 @@ class Lab:
         self._write_hosts()
         self._plug_network(node)
         self._make_node_fs(node, len(self.nodes), f"{LAB}/seed-cib.xml")
+        shutil.copyfile(self.node_path(self.nodes[0], "/etc/lvm/lvm.conf"),  # the SAN's LUN filter, if any
+                        self.node_path(node, "/etc/lvm/lvm.conf"))
         if self.libvirt_enabled():
             self.start_libvirtd(node)
         self._start_remoted(node)
