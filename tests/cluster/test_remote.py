@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.root, pytest.mark.cluster, pytest.mark.netns, pytest.m
 
 AGENT = os.path.join(REPO, "agents", "TransientDomain")
 GUEST = "pyra-pcmk-gr"
+PREFER = 500  # the location score for the remote node: more than the lab's resource-stickiness (100)
 from lab.rigs import libvirt_node, lxc_ve  # noqa: E402
 from lab.rigs.guest import build  # noqa: E402
 
@@ -51,8 +52,9 @@ def test_guest_on_a_remote_node(cluster, remote):
     node, config = remote
     t = co.Timer()
     co.crm(cluster, "configure", "primitive", "vm-r", "ocf:pyra:TransientDomain", "params", f"config={config}",
-           "op", "monitor", "interval=10s", "timeout=30s", "meta", "allow-migrate=true")
-    co.crm(cluster, "configure", "location", "loc-vm-r", "vm-r", f"100: {node}")
+           "op", "monitor", "interval=10s", "timeout=30s", "meta", "allow-migrate=true", "target-role=Stopped")
+    co.crm(cluster, "configure", "location", "loc-vm-r", "vm-r", f"{PREFER}:", node)
+    co.crm(cluster, "resource", "start", "vm-r")
     co.wait_where(cluster, "vm-r", lambda w: w == [node], 120)
     cluster.settle(90)
     co.record("TransientDomain start on a remote node", t(), agent="TransientDomain", kind="start-remote")
@@ -112,6 +114,8 @@ def volume(lab, remote):
     yield san
     co.remove(lab, "grp-r", "loc-grp-r")
     san.destroy()
+    if os.path.exists(f"{pyralab.STORAGE}/remote.crm"):
+        os.unlink(f"{pyralab.STORAGE}/remote.crm")
 
 
 def active_on(lab):
@@ -125,13 +129,14 @@ def test_volume_and_container_on_a_remote_node(cluster, remote, volume):
     node, _ = remote
     san = volume
     t = co.Timer()
-    co.crm(cluster, "configure", "primitive", "fs-r", "ocf:pyra:LVMFilesystem", "params", f"vgname={VG}",
-           "lvname=data", f"directory={MNT}", "fstype=ext4", "op", "monitor", "interval=10s", "timeout=40s",
-           "op", "start", "timeout=90s", "op", "stop", "timeout=90s")
-    co.crm(cluster, "configure", "primitive", "ct-r", "ocf:pyra:ManageVE", "params", f"veid={CT}", "runtime=lxc",
-           f"lxc_path={MNT}/lxc", "migration=restart", "op", "monitor", "interval=10s", "timeout=30s")
-    co.crm(cluster, "configure", "group", "grp-r", "fs-r", "ct-r")
-    co.crm(cluster, "configure", "location", "loc-grp-r", "grp-r", f"100: {node}")
+    with open(f"{pyralab.STORAGE}/remote.crm", "w", encoding="utf-8") as f:  # in one go: the group, then its start
+        f.write(f"primitive fs-r ocf:pyra:LVMFilesystem params vgname={VG} lvname=data directory={MNT} fstype=ext4 "
+                "op monitor interval=10s timeout=40s op start timeout=90s op stop timeout=90s\n"
+                f"primitive ct-r ocf:pyra:ManageVE params veid={CT} runtime=lxc lxc_path={MNT}/lxc migration=restart "
+                "op monitor interval=10s timeout=30s\n"
+                "group grp-r fs-r ct-r\n"
+                f"location loc-grp-r grp-r {PREFER}: {node}\n")
+    co.crm(cluster, "configure", "load", "update", f"{pyralab.SHARED}/remote.crm")
     co.wait_where(cluster, "ct-r", lambda w: w == [node], 120)
     cluster.settle(90)
     co.record("LVMFilesystem + ManageVE group start on a remote node", t(), agent="LVMFilesystem",
