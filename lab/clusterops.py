@@ -29,6 +29,22 @@ def qemu_of(guest):
     return out
 
 
+def lxc_monitors(name):
+    """PIDs of every `[lxc monitor] <lxcpath> <name>` process on this machine (whatever node started it): how
+    many copies of an LXC container really run."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if cmd.startswith(b"[lxc monitor]") and cmd.replace(b"\0", b" ").split()[-1:] == [name.encode()]:
+                out.append(int(pid))
+    return out
+
+
 def guest_answers(lab, node, guest, token):
     """The guest running on ``node`` answers a ping on its startup_signal channel (read from its live XML)."""
     from lab.rigs import libvirt_node
@@ -93,13 +109,24 @@ class Op:
 
 def ops(lab, rsc):
     """Every operation Pacemaker ran for rsc on any node, in time order (from the nodes' pacemaker.log)."""
-    out = []
+    return ops_of(lab, [rsc]).get(rsc, [])
+
+
+def ops_of(lab, rscs):
+    """{rsc: its operations in time order} for every rsc in rscs, from one pass over the nodes' logs."""
+    wanted = set(rscs)
+    out = {}
     for node in lab.nodes:
         for line in lab.pacemaker_log(node).splitlines():
+            if "Result of " not in line:
+                continue
             m = RESULT.match(line)
-            if m and m.group(4) == rsc:
-                out.append(Op(m.group(1), m.group(5), m.group(3), rsc, int(m.group(6))))
-    return sorted(out, key=lambda o: o.stamp)
+            if m and m.group(4) in wanted:
+                out.setdefault(m.group(4), []).append(Op(m.group(1), m.group(5), m.group(3), m.group(4),
+                                                         int(m.group(6))))
+    for found in out.values():
+        found.sort(key=lambda o: o.stamp)
+    return out
 
 
 def sh(lab, argv, node=None, check=True, timeout=120):
@@ -133,16 +160,22 @@ def wait_where(lab, rsc, pred, timeout, what=None, exclude=()):
 
 
 def remove(lab, *rscs):
-    """Stop and delete test resources and their constraints (quietly, whatever state they are in)."""
+    """Stop and delete test resources, groups and location constraints, by id, and the resources' move
+    constraints (quietly, whatever state they are in)."""
     for rsc in rscs:
         sh(lab, ["crm_resource", "--clear", "-r", rsc], check=False)
         sh(lab, ["crm_resource", "-r", rsc, "--meta", "-p", "target-role", "-v", "Stopped"], check=False)
     lab.settle(120)
+    for rsc in rscs:  # constraints first: the schema refuses a resource deleted under a constraint naming it
+        sh(lab, ["cibadmin", "-D", "-o", "constraints", "-X", f'<rsc_location id="{rsc}"/>'], check=False)
     for rsc in rscs:
         sh(lab, ["cibadmin", "-D", "-o", "resources", "-X", f'<primitive id="{rsc}"/>'], check=False)
         sh(lab, ["cibadmin", "-D", "-o", "resources", "-X", f'<group id="{rsc}"/>'], check=False)
         sh(lab, ["crm_resource", "--cleanup", "-r", rsc], check=False)
     sh(lab, ["crm_resource", "--cleanup"], check=False)
+    left = [r for r in rscs if sh(lab, ["cibadmin", "-Q", "--xpath", f"//*[@id='{r}']"], check=False).returncode == 0]
+    if left:
+        raise AssertionError(f"still configured after remove: {left}\n{lab.mon()}")
 
 
 def running(lab, rscs, exclude=()):

@@ -30,7 +30,7 @@ Layout (everything prefixed pyra-pcmk; nothing outside these names is created, s
 Nodes see the host's /usr, so pyra installed on the host with `make install` is installed "on every node".
 Daemons get a clean environment (PATH=/usr/sbin:/usr/bin:/sbin:/bin), like systemd would give them.
 
-CLI: pyralab.py up [N] | down | status | exec NODE CMD... | kill NODE | start NODE | stop NODE |
+CLI: pyralab.py up [N] | remote [rK] | down | status | exec NODE CMD... | kill NODE | start NODE | stop NODE |
      freeze NODE | thaw NODE | partition NODE | heal [NODE] | unplug NODE | plug NODE | mon | libvirt
 NODE may be n2, 2 or pyra-pcmk-n2. Run as root with /usr/bin/python3.
 """
@@ -82,6 +82,7 @@ NODE_DIRS = (
     ("var-log-libvirt", "/var/log/libvirt", None, 0o755),
     ("var-cache-libvirt", "/var/cache/libvirt", None, 0o755),
     ("etc-lvm", "/etc/lvm", None, 0o755),
+    ("etc-pacemaker", "/etc/pacemaker", "hacluster", 0o750),  # the cluster's authkey for pacemaker_remote
     ("run", "/run", None, 0o755),
 )
 KEEP_MOUNTS = ("/", "/proc", "/dev", "/dev/pts", "/dev/mqueue", "/dev/hugepages")
@@ -258,6 +259,19 @@ class Lab:
         except OSError:
             return []
 
+    @property
+    def remotes(self):
+        """The pacemaker_remote nodes (r1, r2 ...), in the order they were added."""
+        try:
+            with open(f"{LAB}/remotes.list", encoding="ascii") as f:
+                return f.read().split()
+        except OSError:
+            return []
+
+    @property
+    def all_nodes(self):
+        return self.nodes + self.remotes
+
     @staticmethod
     def node_name(arg):
         arg = str(arg)
@@ -265,9 +279,18 @@ class Lab:
             arg = arg[len(PREFIX) + 1:]
         if arg.isdigit():
             arg = "n" + arg
-        if not (arg.startswith("n") and arg[1:].isdigit()):
-            raise LabError(f"bad node name {arg!r} (use n1, 2 or {PREFIX}-n3)")
+        if not (arg[:1] in ("n", "r") and arg[1:].isdigit() and 0 < int(arg[1:]) < 10):
+            raise LabError(f"bad node name {arg!r} (use n1, 2, r1 or {PREFIX}-n3)")
         return arg
+
+    @staticmethod
+    def is_remote(node):
+        return node.startswith("r")
+
+    @staticmethod
+    def addr(node):
+        """A full node nK is 10.98.7.1K, a remote node rK 10.98.7.2K."""
+        return f"{SUBNET}.{1 if node.startswith('n') else 2}{node[1:]}"
 
     @staticmethod
     def netns(node):
@@ -321,7 +344,8 @@ class Lab:
         return pids_of(net, mnt)
 
     def alive(self, node):
-        return pidfile_alive(f"{self.ndir(node)}/pacemakerd.pid") is not None
+        daemon = "pacemaker-remoted" if self.is_remote(node) else "pacemakerd"
+        return pidfile_alive(f"{self.ndir(node)}/{daemon}.pid") is not None
 
     # ---- building
     def _write_corosync_conf(self, path, count):
@@ -403,6 +427,9 @@ class Lab:
             shutil.chown(p, "hacluster", "haclient")
         with open(f"{d}/etc-lvm/lvm.conf", "w", encoding="ascii") as f:
             f.write(NODE_LVM_CONF)
+        shutil.copyfile(f"{LAB}/authkey", f"{d}/etc-pacemaker/authkey")
+        os.chmod(f"{d}/etc-pacemaker/authkey", 0o640)
+        shutil.chown(f"{d}/etc-pacemaker/authkey", "hacluster", "haclient")
         if os.path.isdir("/etc/libvirt"):  # each node's libvirtd gets its own copy of the host's config
             shutil.rmtree(f"{d}/etc-libvirt")
             shutil.copytree("/etc/libvirt", f"{d}/etc-libvirt", symlinks=True)
@@ -463,13 +490,21 @@ class Lab:
         run(["ip", "-n", BRNS, "link", "add", BR, "type", "bridge", "forward_delay", "0", "stp_state", "0"])
         run(["ip", "-n", BRNS, "link", "set", BR, "up"])
         for i in range(1, count + 1):
-            ns = self.netns(f"n{i}")
-            run(["ip", "netns", "add", ns])
-            run(["ip", "-n", BRNS, "link", "add", f"{ns}-p", "type", "veth", "peer", "name", "eth0", "netns", ns])
-            run(["ip", "-n", BRNS, "link", "set", f"{ns}-p", "master", BR, "up"])
-            run(["ip", "-n", ns, "link", "set", "lo", "up"])
-            run(["ip", "-n", ns, "addr", "add", f"{SUBNET}.1{i}/24", "dev", "eth0"])
-            run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+            self._plug_network(f"n{i}")
+
+    def _plug_network(self, node):
+        ns = self.netns(node)
+        run(["ip", "netns", "add", ns])
+        run(["ip", "-n", BRNS, "link", "add", f"{ns}-p", "type", "veth", "peer", "name", "eth0", "netns", ns])
+        run(["ip", "-n", BRNS, "link", "set", f"{ns}-p", "master", BR, "up"])
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        run(["ip", "-n", ns, "addr", "add", f"{self.addr(node)}/24", "dev", "eth0"])
+        run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+
+    def _write_hosts(self):
+        """Every node's name -> address; rewritten in place (it is bind-mounted on every node's /etc/hosts)."""
+        with open(f"{LAB}/hosts", "w", encoding="ascii") as f:
+            f.write("127.0.0.1 localhost\n" + "".join(f"{self.addr(n)} {n}\n" for n in self.all_nodes))
 
     # ---- daemons
     def _start_corosync(self, node):
@@ -500,7 +535,7 @@ class Lab:
         d = self.ndir(node)
         if pidfile_alive(f"{d}/libvirtd.pid") and self._libvirtd_ready(node):
             return
-        addr = f"{SUBNET}.1{node[1:]}"
+        addr = self.addr(node)
         etc = f"{d}/etc-libvirt"
         uuid_file = f"{d}/host_uuid"
         if not os.path.exists(uuid_file):  # migration refuses a target with the source's host UUID
@@ -576,8 +611,9 @@ class Lab:
         shutil.copyfile(FENCE_SRC, FENCE_DST + ".tmp")
         os.chmod(FENCE_DST + ".tmp", 0o755)
         os.replace(FENCE_DST + ".tmp", FENCE_DST)
-        with open(f"{LAB}/hosts", "w", encoding="ascii") as f:
-            f.write("127.0.0.1 localhost\n" + "".join(f"{SUBNET}.1{i} n{i}\n" for i in range(1, count + 1)))
+        self._write_hosts()
+        with open(f"{LAB}/authkey", "wb") as f:  # pacemaker_remote's shared key (each node's /etc/pacemaker)
+            f.write(os.urandom(4096))
         seed = f"{LAB}/seed-cib.xml"
         self._seed_cib(seed, count)
         self._make_network(count)
@@ -600,6 +636,90 @@ class Lab:
         with open(f"{LAB}/last-up-seconds", "w", encoding="ascii") as f:
             f.write(f"{elapsed:.1f}\n")
         log(f"cluster up after {elapsed:.1f}s: {' '.join(names)}, fencing by fence_pyralab")
+
+    # ---- pacemaker_remote nodes
+    def _start_remoted(self, node):
+        d = self.ndir(node)
+        pid = self.spawn(node, [remoted_binary()], f"{d}/pacemaker-remoted.stdout", env=PCMK_ENV)
+        write_pidfile(f"{d}/pacemaker-remoted.pid", pid)
+
+    def _remoted_ready(self, node):
+        return self.exec(node, ["ss", "-Hltn", "sport = :3121"], timeout=10).stdout.strip() != ""
+
+    def online_remotes(self, viewer):
+        """Remote node names viewer's crm_mon shows as online."""
+        res = self.exec(viewer, ["crm_mon", "-1", "-X"], timeout=20)
+        if res.returncode != 0:
+            return []
+        import xml.etree.ElementTree as ET
+        try:
+            root = ET.fromstring(res.stdout)
+        except ET.ParseError:
+            return []
+        return sorted(n.get("name") for n in root.iter("node")
+                      if n.get("online") == "true" and n.get("type") == "remote")
+
+    def add_remote(self, node=None, wait=True):
+        """A pacemaker_remote node rK: its own namespaces and address, pacemaker-remoted with the cluster's
+        authkey (and libvirtd when the lab has it), the ocf:pacemaker:remote resource rK that connects the
+        cluster to it, and its name in the fence device's host list. Returns the node name."""
+        if not self.nodes:
+            raise LabError("the lab is down: `up` first")
+        node = self.node_name(node) if node else f"r{len(self.remotes) + 1}"
+        if not self.is_remote(node) or node in self.remotes:
+            raise LabError(f"{node}: not a new remote node name (r1 .. r9)")
+        t0 = time.monotonic()
+        with open(f"{LAB}/remotes.list", "a", encoding="ascii") as f:
+            f.write(node + "\n")
+        self._write_hosts()
+        self._plug_network(node)
+        self._make_node_fs(node, len(self.nodes), f"{LAB}/seed-cib.xml")
+        shutil.copyfile(self.node_path(self.nodes[0], "/etc/lvm/lvm.conf"),  # the SAN's LUN filter, if any
+                        self.node_path(node, "/etc/lvm/lvm.conf"))
+        if self.libvirt_enabled():
+            self.start_libvirtd(node)
+        self._start_remoted(node)
+        wait_for(lambda: self._remoted_ready(node), 30, what=f"pacemaker-remoted on {node}")
+        viewer = self.viewer()
+        hosts = " ".join(self.all_nodes)
+        self.exec(viewer, ["crm_resource", "-r", "fence-lab", "--set-parameter", "pcmk_host_list",
+                           "--parameter-value", hosts], check=True)
+        xml = (f'<primitive id="{node}" class="ocf" provider="pacemaker" type="remote">'
+               f'<instance_attributes id="{node}-ia">'
+               f'<nvpair id="{node}-server" name="server" value="{self.addr(node)}"/>'
+               f'<nvpair id="{node}-reconnect" name="reconnect_interval" value="15s"/>'
+               f'</instance_attributes>'
+               f'<operations><op id="{node}-monitor" name="monitor" interval="10s" timeout="15s"/></operations>'
+               f'</primitive>')
+        self.exec(viewer, ["cibadmin", "-C", "-o", "resources", "-X", xml], check=True)
+        if wait:
+            wait_for(lambda: node in self.online_remotes(viewer), 120, 0.3, what=f"remote node {node} online")
+        log(f"remote node {node} online after {time.monotonic() - t0:.1f}s")
+        return node
+
+    def remove_remote(self, node):
+        """Undo add_remote: the connection resource stopped and deleted, the node forgotten by the cluster and
+        out of the fence host list, its daemons killed and its namespaces removed."""
+        node = self.node_name(node)
+        viewer = self.viewer()
+        self.exec(viewer, ["crm_resource", "-r", node, "--meta", "-p", "target-role", "-v", "Stopped"])
+        wait_for(lambda: node not in self.online_remotes(viewer), 120, 0.3, what=f"{node} disconnected")
+        self.exec(viewer, ["cibadmin", "-D", "-o", "resources", "-X", f'<primitive id="{node}"/>'])
+        self.exec(viewer, ["crm_node", "--force", "-R", node])
+        self.stop_node(node)
+        with open(f"{LAB}/remotes.list", "w", encoding="ascii") as f:
+            f.write("".join(r + "\n" for r in self.remotes if r != node))
+        self.exec(viewer, ["crm_resource", "-r", "fence-lab", "--set-parameter", "pcmk_host_list",
+                           "--parameter-value", " ".join(self.all_nodes)], check=True)
+        self._write_hosts()
+        ns = self.netns(node)
+        for kind in ("mnt", "uts"):
+            f = f"{NSD}/{ns}.{kind}"
+            if os.path.exists(f):
+                run(["umount", f], check=False)
+                os.unlink(f)
+        run(["ip", "netns", "del", ns], check=False)
+        log(f"remote node {node} removed")
 
     def kill_node(self, node, quiet=False):
         """Power cut: SIGKILL every process of the node, until none is left running. Returns {pid: start time}
@@ -650,6 +770,15 @@ class Lab:
         self._reset_run(node)
         self.exec(node, ["find", "/dev/shm", "-mindepth", "1", "-delete"])
         self._reset_dm(node)
+        if self.is_remote(node):
+            if self.libvirt_enabled():
+                self.start_libvirtd(node)
+            self._start_remoted(node)
+            viewer = self.viewer()  # the cluster reconnects within the remote resource's reconnect_interval
+            wait_for(lambda: node in self.online_remotes(viewer), 180, 0.3,
+                     what=f"{node} online (seen from {viewer})")
+            log(f"{node} online again after {time.monotonic() - t0:.1f}s")
+            return
         self._start_corosync(node)
         wait_for(lambda: self._corosync_ready(node), 30, what=f"corosync on {node}")
         if self.libvirt_enabled():  # before pacemaker, as a boot would: its probes must find libvirtd
@@ -664,7 +793,9 @@ class Lab:
         """Graceful shutdown of one node: pacemakerd (stops its resources), then corosync."""
         node = self.node_name(node)
         d = self.ndir(node)
-        for name, limit in (("pacemakerd", timeout), ("corosync", 30)):
+        daemons = ((("pacemaker-remoted", timeout),) if self.is_remote(node)
+                   else (("pacemakerd", timeout), ("corosync", 30)))
+        for name, limit in daemons:
             pid = pidfile_alive(f"{d}/{name}.pid")
             if pid:
                 signal_pid(pid, signal.SIGTERM)
@@ -679,9 +810,9 @@ class Lab:
         namespace, no loop device, no mount; waits up to ``settle`` seconds for that, then raises LabError naming
         what refuses to go (the files then stay, so that `down` can be run again)."""
         t0 = time.monotonic()
-        nodes = self.nodes
+        nodes = self.all_nodes
         seen = {}  # pid -> start time of every process of the lab met on the way
-        for name, limit in (("pacemakerd", timeout), ("corosync", 30)):
+        for name, limit in (("pacemaker-remoted", timeout), ("pacemakerd", timeout), ("corosync", 30)):
             pids = {}
             for n in nodes:
                 pid = pidfile_alive(f"{self.ndir(n)}/{name}.pid")
@@ -694,7 +825,8 @@ class Lab:
                     log(f"{n}: {name} {pid} stuck after {limit}s, SIGKILL")
                     signal_pid(pid, signal.SIGKILL)
         existing = run(["ip", "netns", "list"], check=False).stdout.split()
-        known = set(nodes) | {n[len(PREFIX) + 1:] for n in existing if n.startswith(PREFIX + "-n")}
+        known = set(nodes) | {n[len(PREFIX) + 1:] for n in existing
+                              if n.startswith((PREFIX + "-n", PREFIX + "-r"))}
         for n in sorted(known):
             for pid in self.node_pids(n):
                 st = proc_state(pid)
@@ -798,7 +930,7 @@ class Lab:
         run(["ip", "-n", BRNS, "link", "set", f"{self.netns(node)}-p", "down"])
 
     def heal(self, node=None):
-        for n in ([node] if node else self.nodes):
+        for n in ([node] if node else self.all_nodes):
             run(["ip", "-n", BRNS, "link", "set", f"{self.netns(n)}-p", "up"])
 
     def status(self):
@@ -814,6 +946,35 @@ class Lab:
         except LabError as e:
             out.append(str(e))
         return "\n".join(out) + "\n"
+
+
+REMOTED_CACHE = "/var/cache/pyra-test/pacemaker-remote"
+
+
+def remoted_binary():
+    """pacemaker-remoted for the lab's remote nodes. Debian's pacemaker-remote package conflicts with pacemaker
+    (installing it removes the cluster stack: it did, under a running soak), so the lab never installs it: the
+    package of the installed pacemaker's version is downloaded once and unpacked into REMOTED_CACHE; its
+    binary uses the libraries pacemaker already installed."""
+    if os.access("/usr/sbin/pacemaker-remoted", os.X_OK):  # a distribution that ships it with pacemaker
+        return "/usr/sbin/pacemaker-remoted"
+    version = run(["dpkg-query", "-W", "-f", "${Version}", "pacemaker"]).stdout.strip()
+    root = f"{REMOTED_CACHE}/{version}"
+    binary = f"{root}/usr/sbin/pacemaker-remoted"
+    if os.access(binary, os.X_OK):
+        return binary
+    work = f"{REMOTED_CACHE}/download"
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    os.chmod(work, 0o777)  # apt's _apt user writes the download there
+    run(["apt-get", "download", f"pacemaker-remote={version}"], cwd=work, timeout=300)
+    debs = [f for f in os.listdir(work) if f.endswith(".deb")]
+    if len(debs) != 1:
+        raise LabError(f"apt-get download pacemaker-remote={version} gave {debs}")
+    shutil.rmtree(root, ignore_errors=True)
+    run(["dpkg-deb", "-x", f"{work}/{debs[0]}", root], timeout=120)
+    shutil.rmtree(work, ignore_errors=True)
+    return binary
 
 
 def fence_module():
@@ -936,6 +1097,8 @@ def main(argv):
             lab.enable_libvirt()
         elif cmd == "up":
             lab.up(int(args[0]) if args else 3)
+        elif cmd == "remote":
+            lab.add_remote(args[0] if args else None)
         elif cmd == "down":
             lab.down()
         elif cmd == "status":

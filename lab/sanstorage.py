@@ -57,7 +57,7 @@ class San:
         os.makedirs(ADMIN_LVM, exist_ok=True)
         with open(f"{ADMIN_LVM}/lvm.conf", "w", encoding="ascii") as f:
             f.write(lvm_conf(self.luns.values(), "none"))
-        for n in self.lab.nodes:
+        for n in self.lab.all_nodes:  # remote nodes see the LUNs as well
             path = self.lab.node_path(n, "/etc/lvm/lvm.conf")
             with open(path + ".tmp", "w", encoding="ascii") as f:
                 f.write(lvm_conf(self.luns.values(), "uname"))

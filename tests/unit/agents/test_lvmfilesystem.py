@@ -93,21 +93,34 @@ def test_fs_errors_reads_the_ext4_error_count(tmp_path):
     assert agent.fs_errors(dev, "xfs", str(tmp_path)) is None
 
 
+def _mon(**remotes):
+    return ("<pacemaker-result><nodes>" + "".join(
+        f'<node name="{n}" online="{str(s == "online").lower()}" unclean="{str(s == "unclean").lower()}" '
+        'type="remote"/>' for n, s in remotes.items()) + "</nodes></pacemaker-result>")
+
+
 class _Op:
-    def __init__(self, online, rc=0):
-        self.run = FakeRun({"-p": (rc, online, "")})
+    def __init__(self, online, rc=0, mon=_mon()):
+        self.run = FakeRun({"-p": (rc, online, ""), "--one-shot": (0, mon, "")})
         self.deadline = Deadline(30)
 
 
-@pytest.mark.parametrize("online,rc,ok,words", [
-    ("nodeA nodeB\n", 0, False, "online cluster member"),
-    ("nodeB\n", 0, True, "not a member"),
-    ("", 1, False, "crm_node -p failed"),
+@pytest.mark.parametrize("online,rc,mon,owner,ours,ok,words", [
+    ("nodeA nodeB\n", 0, _mon(), "nodeA", "nodeB", False, "online cluster member"),
+    ("nodeB\n", 0, _mon(), "nodeA", "nodeB", True, "not a member"),
+    ("", 1, _mon(), "nodeA", "nodeB", False, "cannot tell"),
     # system IDs that are not node names (machineid): the owner always looks absent; refuse
-    ("node1 node2\n", 0, False, "not a cluster node name"),
+    ("node1 node2\n", 0, _mon(), "nodeA", "nodeB", False, "not a cluster node name"),
+    # Pacemaker Remote nodes are never in crm_node -p: a connected or not yet fenced one is still an owner,
+    # a fenced one is not, and a remote node finds itself among the nodes that are up
+    ("nodeB\n", 0, _mon(r1="online"), "r1", "nodeB", False, "online cluster member"),
+    ("nodeB\n", 0, _mon(r1="unclean"), "r1", "nodeB", False, "online cluster member"),
+    ("nodeB\n", 0, _mon(r1="offline"), "r1", "nodeB", True, "not a member"),
+    ("nodeB\n", 0, _mon(r2="online"), "nodeA", "r2", True, "not a member"),
+    ("nodeB\n", 0, "", "nodeA", "r2", False, "cannot tell"),
 ])
-def test_take_over_only_from_a_node_that_left_the_partition(online, rc, ok, words):
-    allowed, why = ownership.may_take_over(_Op(online, rc), "nodeA", "nodeB")
+def test_take_over_only_from_a_node_that_left_the_partition(online, rc, mon, owner, ours, ok, words):
+    allowed, why = ownership.may_take_over(_Op(online, rc, mon), owner, ours)
     assert allowed is ok and words in why
 
 

@@ -222,10 +222,28 @@ class _Tools:
         return command.CommandResult(argv, rc, out)
 
 
+MON_NODES = """<pacemaker-result api-version="2.25" request="crm_mon --one-shot --output-as=xml"><nodes>
+  <node name="n1" id="1" online="true" standby="false" unclean="false" type="member"/>
+  <node name="n2" id="2" online="false" standby="false" unclean="true" type="member"/>
+  <node name="r1" id="r1" online="true" standby="false" unclean="false" type="remote"/>
+  <node name="r2" id="r2" online="false" standby="false" unclean="true" type="remote"/>
+  <node name="r3" id="r3" online="false" standby="false" unclean="false" type="remote"/>
+  <node name="g1" id="g1" online="true" standby="false" unclean="false" type="guest"/>
+</nodes></pacemaker-result>"""
+
+
 def test_cluster_online_members_and_node_name():
     from pyra.host import cluster
-    assert cluster.online_members(_Tools({"crm_node": (0, "n1 n2\n")})) == {"n1", "n2"}
-    assert cluster.online_members(_Tools({"crm_node": (102, "")})) is None
+    tools = _Tools({"crm_node": (0, "n1\n"), "crm_mon": (0, MON_NODES)})
+    # corosync members from crm_node; remote and guest nodes that are connected or not yet fenced from crm_mon
+    # (r3, cleanly down, is not; n2 is a full node outside the partition: crm_node -p has the last word)
+    assert cluster.online_members(tools) == {"n1", "r1", "r2", "g1"}
+    assert [c[0] for c in tools.calls] == ["crm_node", "crm_mon"]
+    assert cluster.online_members(_Tools({"crm_node": (0, "n1 n2\n"), "crm_mon": (0, "<x><nodes/></x>")})) == {
+        "n1", "n2"}
+    assert cluster.online_members(_Tools({"crm_node": (102, ""), "crm_mon": (0, MON_NODES)})) is None
+    for mon in ((1, ""), (0, "not xml"), (0, "<pacemaker-result/>")):  # cannot tell who is up: None
+        assert cluster.online_members(_Tools({"crm_node": (0, "n1\n"), "crm_mon": mon})) is None
     assert cluster.local_node_name(_Tools({}), {"OCF_RESKEY_CRM_meta_on_node": "n3"}) == "n3"
     assert cluster.local_node_name(_Tools({"crm_node": (0, "n4\n")}), {}) == "n4"
     assert cluster.local_node_name(_Tools({}), {}) == os.uname().nodename

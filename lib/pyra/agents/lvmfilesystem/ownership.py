@@ -27,19 +27,19 @@ def tag(op):
 
 def may_take_over(op, owner, ours):
     """May this node take VG/LV ownership from ``owner``? Only when owners are cluster node names (our own
-    ID ``ours`` is one of the partition's members) and ``owner`` is not in our partition: Pacemaker
-    starts us there only after the owner was fenced. With IDs that are not node names (system_id_source
+    ID ``ours`` is one of the nodes that are up) and ``owner`` is neither in our partition nor a connected
+    or unfenced remote node: Pacemaker starts us there only after the owner was fenced. With IDs that are not node names (system_id_source
     = machineid, a custom tag) an online owner would look absent, so we refuse."""
     from pyra.host import cluster
     online = cluster.online_members(op.run)
     if online is None:
-        return False, "cannot tell whether %s is down (crm_node -p failed)" % owner
+        return False, "cannot tell whether %s is down (crm_node -p or crm_mon failed)" % owner
     if owner in online:
         return False, "%s is an online cluster member" % owner
     if ours not in online:
         return False, ("cannot tell whether %s is down: our ID %s is not a cluster node name "
                        "(use node names: system_id_source=uname, default tag)" % (owner, ours))
-    return True, "%s is not a member of this partition" % owner
+    return True, "%s is not a member of this partition nor a connected remote node" % owner
 
 
 def check_vg(op, lvm, vg):
