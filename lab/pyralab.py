@@ -706,6 +706,8 @@ class Lab:
         wait_for(lambda: node not in self.online_remotes(viewer), 120, 0.3, what=f"{node} disconnected")
         self.exec(viewer, ["cibadmin", "-D", "-o", "resources", "-X", f'<primitive id="{node}"/>'])
         self.exec(viewer, ["crm_node", "--force", "-R", node])
+        for section, tag in (("nodes", "node"), ("status", "node_state")):  # what crm_node -R may leave
+            self.exec(viewer, ["cibadmin", "-D", "-o", section, "-X", f'<{tag} id="{node}"/>'])
         self.stop_node(node)
         with open(f"{LAB}/remotes.list", "w", encoding="ascii") as f:
             f.write("".join(r + "\n" for r in self.remotes if r != node))

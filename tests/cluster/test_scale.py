@@ -31,6 +31,10 @@ import pytest
 from lab import clusterops as co
 from lab import pyralab, sanstorage
 
+if os.environ.get("PYRA_TEST_REMOTE") != "1":  # opt-in: see README, `make test`
+    pytest.skip("remote-node scenarios run with PYRA_TEST_REMOTE=1 (not yet verified on Debian 13)",
+                allow_module_level=True)
+
 pytestmark = [pytest.mark.root, pytest.mark.cluster, pytest.mark.netns, pytest.mark.qemu, pytest.mark.lxc,
               pytest.mark.slow]
 
@@ -197,13 +201,13 @@ def cloud(lab):
         for rsc in list(GROUPS) + list(VMS) + list(CTS):
             kind = "group" if rsc in GROUPS else "primitive"
             co.sh(lab, ["cibadmin", "-D", "-o", "resources", "-X", f'<{kind} id="{rsc}"/>'], check=False)
+        for node in list(lab.remotes):  # while stop-all-resources holds: their connections stay stopped
+            lab.remove_remote(node)
         co.sh(lab, ["crm_attribute", "-t", "crm_config", "-n", "stop-all-resources", "-D"], check=False)
         co.sh(lab, ["crm_attribute", "-t", "crm_config", "-n", "placement-strategy", "-D"], check=False)
         for node in lab.nodes:
             for name in CAPACITY:
                 co.sh(lab, ["crm_attribute", "-N", node, "-z", "-n", name, "-D"], check=False)
-        for node in list(lab.remotes):
-            lab.remove_remote(node)
         co.sh(lab, ["crm_resource", "--cleanup"], check=False)
         san.destroy()
         shutil.rmtree(store, ignore_errors=True)
