@@ -3,8 +3,8 @@
 device-mapper; lab/rigs/storage_guest boots it), drives the real agent from this source tree through
 tests/harness.py, and writes one JSON result per scenario to ``$PYRA_GUEST_OUT/results/<scenario>.json``:
 ``{"checks": [{"what", "got", "want", "ok", ...}], "error", "elapsed"}``. The host-side tests
-(test_guest_tier.py) assert on those files, one pytest test per scenario. ``guest_fakebin/crm_node`` is the
-partition the agent sees in there.
+(test_guest_tier.py) assert on those files, one pytest test per scenario. ``guest_fakebin/crm_node`` (with
+``crm_mon``) is the partition the agent sees in there.
 
 Roles (argv[1]):
   single   one guest, disks vda (VG a: ext4/xfs/raw LVs), vdb (VG t: tagging), vdc+vdd (VG p: partial).
