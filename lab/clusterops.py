@@ -14,35 +14,35 @@ TIMES = []  # (what, seconds, agent, kind): scenario 7, printed and written to T
 TIMINGS = "/var/tmp/pyra-pcmk-timings.json"  # beside the rig's dir, which `down` removes
 
 
-def qemu_of(guest):
-    """PIDs of every QEMU process on this machine running ``guest`` (whatever node it belongs to): how many
-    copies of a guest really run, independent of what Pacemaker or libvirt believe."""
-    out = []
+def cmdlines():
+    """(pid, raw cmdline) of every process on this machine, whatever node (namespace) it belongs to."""
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if f"guest={guest},".encode() in f.read():
-                        out.append(int(name))
+                    yield int(name), f.read()
             except OSError:
                 continue
-    return out
+
+
+def qemu_of(guest):
+    """PIDs of every QEMU process on this machine running ``guest`` (whatever node it belongs to): how many
+    copies of a guest really run, independent of what Pacemaker or libvirt believe."""
+    return [pid for pid, cmd in cmdlines() if f"guest={guest},".encode() in cmd]
+
+
+def lxc_container(cmd):
+    """The container name of an `[lxc monitor] <lxcpath> <name>` cmdline, else None."""
+    if cmd.startswith(b"[lxc monitor]"):
+        words = cmd.replace(b"\0", b" ").split()
+        return words[-1].decode(errors="replace")
+    return None
 
 
 def lxc_monitors(name):
-    """PIDs of every `[lxc monitor] <lxcpath> <name>` process on this machine (whatever node started it): how
-    many copies of an LXC container really run."""
-    out = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmd = f.read()
-            except OSError:
-                continue
-            if cmd.startswith(b"[lxc monitor]") and cmd.replace(b"\0", b" ").split()[-1:] == [name.encode()]:
-                out.append(int(pid))
-    return out
+    """PIDs of every LXC monitor of container ``name`` on this machine (whatever node started it): how many
+    copies of an LXC container really run."""
+    return [pid for pid, cmd in cmdlines() if lxc_container(cmd) == name]
 
 
 def guest_answers(lab, node, guest, token):
@@ -204,6 +204,11 @@ def failed_actions(lab):
     except ET.ParseError:
         return []
     return [dict(f.attrib) for f in root.iter("failure")]
+
+
+def failed_besides(lab, nodes):
+    """Failed actions other than the connections' of the remote ``nodes`` (their monitor fails in a power cut)."""
+    return [f for f in failed_actions(lab) if not any(f.get("op_key", "").startswith(f"{n}_") for n in nodes)]
 
 
 class Timer:

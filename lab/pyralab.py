@@ -251,22 +251,22 @@ class Lab:
         self.dc_deadtime = dc_deadtime
 
     # ---- names
-    @property
-    def nodes(self):
+    @staticmethod
+    def _listed(name):
         try:
-            with open(f"{LAB}/nodes.list", encoding="ascii") as f:
+            with open(f"{LAB}/{name}.list", encoding="ascii") as f:
                 return f.read().split()
         except OSError:
             return []
 
     @property
+    def nodes(self):
+        return self._listed("nodes")
+
+    @property
     def remotes(self):
         """The pacemaker_remote nodes (r1, r2 ...), in the order they were added."""
-        try:
-            with open(f"{LAB}/remotes.list", encoding="ascii") as f:
-                return f.read().split()
-        except OSError:
-            return []
+        return self._listed("remotes")
 
     @property
     def all_nodes(self):
@@ -568,8 +568,9 @@ class Lab:
                 return f"{self.ndir(node)}/{sub}{path[len(target):]}"
         return path
 
-    def online(self, viewer):
-        """Node names viewer's crm_mon shows as online (empty when it cannot tell)."""
+    def online(self, viewer, kind="member"):
+        """Names of the nodes of ``kind`` (member: full nodes; remote) that viewer's crm_mon shows as online
+        (empty when it cannot tell)."""
         res = self.exec(viewer, ["crm_mon", "-1", "-X"], timeout=20)
         if res.returncode != 0:
             return []
@@ -579,7 +580,7 @@ class Lab:
         except ET.ParseError:
             return []
         return sorted(n.get("name") for n in root.iter("node")
-                      if n.get("online") == "true" and n.get("type", "member") == "member")
+                      if n.get("online") == "true" and n.get("type", "member") == kind)
 
     def _corosync_ready(self, node):
         return self.exec(node, ["corosync-cfgtool", "-s"], timeout=10).returncode == 0
@@ -648,16 +649,12 @@ class Lab:
 
     def online_remotes(self, viewer):
         """Remote node names viewer's crm_mon shows as online."""
-        res = self.exec(viewer, ["crm_mon", "-1", "-X"], timeout=20)
-        if res.returncode != 0:
-            return []
-        import xml.etree.ElementTree as ET
-        try:
-            root = ET.fromstring(res.stdout)
-        except ET.ParseError:
-            return []
-        return sorted(n.get("name") for n in root.iter("node")
-                      if n.get("online") == "true" and n.get("type") == "remote")
+        return self.online(viewer, kind="remote")
+
+    def _set_fence_hosts(self, viewer):
+        """The fence device covers every node, full and remote."""
+        self.exec(viewer, ["crm_resource", "-r", "fence-lab", "--set-parameter", "pcmk_host_list",
+                           "--parameter-value", " ".join(self.all_nodes)], check=True)
 
     def add_remote(self, node=None, wait=True):
         """A pacemaker_remote node rK: its own namespaces and address, pacemaker-remoted with the cluster's
@@ -681,9 +678,7 @@ class Lab:
         self._start_remoted(node)
         wait_for(lambda: self._remoted_ready(node), 30, what=f"pacemaker-remoted on {node}")
         viewer = self.viewer()
-        hosts = " ".join(self.all_nodes)
-        self.exec(viewer, ["crm_resource", "-r", "fence-lab", "--set-parameter", "pcmk_host_list",
-                           "--parameter-value", hosts], check=True)
+        self._set_fence_hosts(viewer)
         xml = (f'<primitive id="{node}" class="ocf" provider="pacemaker" type="remote">'
                f'<instance_attributes id="{node}-ia">'
                f'<nvpair id="{node}-server" name="server" value="{self.addr(node)}"/>'
@@ -711,8 +706,7 @@ class Lab:
         self.stop_node(node)
         with open(f"{LAB}/remotes.list", "w", encoding="ascii") as f:
             f.write("".join(r + "\n" for r in self.remotes if r != node))
-        self.exec(viewer, ["crm_resource", "-r", "fence-lab", "--set-parameter", "pcmk_host_list",
-                           "--parameter-value", " ".join(self.all_nodes)], check=True)
+        self._set_fence_hosts(viewer)
         self._write_hosts()
         ns = self.netns(node)
         for kind in ("mnt", "uts"):

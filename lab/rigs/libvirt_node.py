@@ -416,6 +416,20 @@ def channel_path_from_xml(xml: str, channel: str = "startup_signal") -> str | No
     return None
 
 
+def socket_count(pid: int) -> int:
+    """Open sockets of process pid (a libvirtd: its listening sockets plus one per client connection)."""
+    count = 0
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                count += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return count
+
+
 def guest_xml(name: str, images: Path, dom_uuid: str | None = None, memory_mib: int = 128,
               cmdline: str = "", channel: bool = True, console: str | None = None, disk: str | None = None,
               devices: str = "") -> str:

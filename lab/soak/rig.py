@@ -106,21 +106,11 @@ def teardown(lab, san):
 
 
 # -- observation (host side, cheap) -------------------------------------------------------------------------
-def _cmdlines():
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    yield int(name), f.read()
-            except OSError:
-                continue
-
-
 def instances():
     """{"vm-disk": [pids], "vm-mig": [pids], "ct": [pids]}: QEMU processes of each guest and LXC monitor
     processes of the container, on the whole machine (every node's namespaces): how many copies really run."""
     found = {"vm-disk": [], "vm-mig": [], "ct": []}
-    for pid, cmd in _cmdlines():
+    for pid, cmd in co.cmdlines():
         if f"guest={GUEST_DISK},".encode() in cmd:
             found["vm-disk"].append(pid)
         elif f"guest={GUEST_MIG},".encode() in cmd:

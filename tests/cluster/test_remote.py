@@ -96,12 +96,7 @@ def test_guest_on_a_remote_node(cluster, remote):
     cluster.start_node(node)
     cluster.settle(120)
     assert len(co.qemu_of(GUEST)) == 1
-    assert failed_besides_connection(cluster, node) == []
-
-
-def failed_besides_connection(lab, node):
-    """Failed actions other than the remote node's connection (whose monitor fails when the node loses power)."""
-    return [f for f in co.failed_actions(lab) if not f.get("op_key", "").startswith(f"{node}_")]
+    assert co.failed_besides(cluster, (node,)) == []
 
 
 VG = "pyra_rmt"
@@ -166,4 +161,4 @@ def test_volume_and_container_on_a_remote_node(cluster, remote, volume):
     assert san.owner(VG, now[0]) == node
     assert active_on(cluster) == [node]
     assert len(co.lxc_monitors(CT)) == 1
-    assert failed_besides_connection(cluster, node) == []
+    assert co.failed_besides(cluster, (node,)) == []

@@ -78,26 +78,14 @@ def crm_config():
     return "\n".join(out) + "\n"
 
 
-def _cmdlines():
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    yield f.read()
-            except OSError:
-                continue
-
-
 def instances():
     """{guest resource: number of QEMU processes / LXC monitors running it on this machine} (one /proc pass)."""
     by_name = {}
-    for cmd in _cmdlines():
-        if cmd.startswith(b"[lxc monitor]"):
-            words = cmd.replace(b"\0", b" ").split()
-            if words:
-                by_name[words[-1].decode(errors="replace")] = by_name.get(words[-1].decode(errors="replace"), 0) + 1
-        elif b"guest=pyra-pcmk-s" in cmd:
+    for _, cmd in co.cmdlines():
+        name = co.lxc_container(cmd)
+        if name is None and b"guest=pyra-pcmk-s" in cmd:
             name = cmd.split(b"guest=", 1)[1].split(b",", 1)[0].decode(errors="replace")
+        if name is not None:
             by_name[name] = by_name.get(name, 0) + 1
     return {rsc: by_name.get(name, 0) for rsc, name in GUESTS.items()}
 
@@ -153,11 +141,6 @@ def all_running(lab, exclude=(), timeout=600, what="every resource Started"):
 def set_capacity(lab, node):
     for name, value in BIG.get(node, CAPACITY).items():
         co.sh(lab, ["crm_attribute", "-N", node, "-z", "-n", name, "-v", str(value)])
-
-
-def failed_besides(lab, nodes):
-    """Failed actions other than the remote connections' of ``nodes`` (their monitor fails in a power cut)."""
-    return [f for f in co.failed_actions(lab) if not any(f.get("op_key", "").startswith(f"{n}_") for n in nodes)]
 
 
 @pytest.fixture(scope="module")
@@ -218,14 +201,7 @@ def cloud(lab):
 
 
 def libvirtd_sockets(lab, node):
-    pid = pyralab.pidfile_alive(f"{lab.ndir(node)}/libvirtd.pid")
-    count = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
-        except OSError:
-            pass
-    return count
+    return libvirt_node.socket_count(pyralab.pidfile_alive(f"{lab.ndir(node)}/libvirtd.pid"))
 
 
 def test_scale_cold_start_join_power_cut_evacuation_and_cluster_restart(cluster, cloud):
@@ -248,7 +224,7 @@ def test_scale_cold_start_join_power_cut_evacuation_and_cluster_restart(cluster,
     assert set(where) == set(TOPS), where
     nodes_used = sorted(set(where.values()))
     assert any(lab.is_remote(n) for n in nodes_used) and len(nodes_used) >= 5, where
-    assert failed_besides(lab, ()) == []
+    assert co.failed_besides(lab, ()) == []
 
     # -- a node joins: every resource probed there, nothing started, bounded libvirtd connections
     t = co.Timer()
@@ -316,7 +292,7 @@ def test_scale_cold_start_join_power_cut_evacuation_and_cluster_restart(cluster,
     lab.start_node(victim)
     lab.settle(300)
     co.record(f"{victim} back after its power cut, settled", t())
-    assert failed_besides(lab, (victim,)) == []
+    assert co.failed_besides(lab, (victim,)) == []
     co.sh(lab, ["crm_resource", "--cleanup"])
     lab.settle(120)
 
@@ -366,5 +342,5 @@ def test_scale_cold_start_join_power_cut_evacuation_and_cluster_restart(cluster,
     co.record(f"whole cluster start (until all {len(PRIMITIVES)} Started)", t(), agent=AGENT, kind="cluster start")
     assert len(lab.fence_calls()) == fenced, lab.fence_calls()[fenced:]
     assert instances() == {r: 1 for r in GUESTS}
-    assert failed_besides(lab, ()) == []
+    assert co.failed_besides(lab, ()) == []
     assert len(lab.fence_calls()) - fenced_before == 1  # the power cut, and nothing else

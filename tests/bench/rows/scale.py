@@ -44,30 +44,18 @@ def _env(config, instance, rsctmp, rtype, interval_ms):
             "OCF_RESKEY_CRM_meta_interval": str(interval_ms), "HA_RSCTMP": rsctmp, "LC_ALL": "C"}
 
 
-def _socket_count(pid):
-    count = 0
-    try:
-        for fd in os.listdir("/proc/%d/fd" % pid):
-            try:
-                count += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return count
-
-
 def peak_connections(node, argv):
     """Run ``argv`` (a storm) while sampling the node's libvirtd sockets; the peak above the idle count."""
     import subprocess
+    from lab.rigs.libvirt_node import socket_count
     pid = node.libvirtd_pid()
-    idle = _socket_count(pid)
+    idle = socket_count(pid)
     peak = [idle]
     done = threading.Event()
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], _socket_count(pid))
+            peak[0] = max(peak[0], socket_count(pid))
             time.sleep(0.002)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

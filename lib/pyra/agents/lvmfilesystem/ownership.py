@@ -28,8 +28,9 @@ def tag(op):
 def may_take_over(op, owner, ours):
     """May this node take VG/LV ownership from ``owner``? Only when owners are cluster node names (our own
     ID ``ours`` is one of the nodes that are up) and ``owner`` is neither in our partition nor a connected
-    or unfenced remote node: Pacemaker starts us there only after the owner was fenced. With IDs that are not node names (system_id_source
-    = machineid, a custom tag) an online owner would look absent, so we refuse."""
+    or unfenced remote node: Pacemaker starts us there only after the owner was fenced. With IDs that are
+    not node names (system_id_source = machineid, a custom tag) an online owner would look absent, so we
+    refuse."""
     from pyra.host import cluster
     online = cluster.online_members(op.run)
     if online is None:
